@@ -1,0 +1,7 @@
+"""Command line: argparse entry points that call admin functions and app.run()."""
+
+from __future__ import annotations
+
+
+def main(argv: list[str] | None = None) -> int:
+    return 0

@@ -1,0 +1,1 @@
+"""Sans-I/O protocol cores: bytes in, events and bytes out. Never async; no I/O."""
