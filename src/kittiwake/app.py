@@ -1,0 +1,144 @@
+"""Composition root: builds the store and the services from the configuration and runs them until told to stop.
+
+The only place that wires concrete classes together. Tests call `run()` with a ready-event and a stop-event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from kittiwake.config import Config
+from kittiwake.net.listeners import Handler, start_listener
+from kittiwake.net.tls import TlsContextHolder
+from kittiwake.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+LISTENER_NAMES = ("smtp", "submission", "submissions", "imap", "imaps")
+
+
+@dataclass(slots=True)
+class Services:
+    """What the listeners share: the store, the TLS context, and the connections in flight."""
+
+    config: Config
+    store: SqliteStore
+    tls: TlsContextHolder
+    connections: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+ServiceFactory = Callable[[Services, str], Handler]
+
+
+def service_factories() -> dict[str, ServiceFactory]:
+    """Listener name -> the factory of its connection handler, for the services this build has."""
+    return {}
+
+
+def configure_logging(config: Config) -> None:
+    logging.basicConfig(
+        level=config.log.level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _tracked(services: Services, handler: Handler) -> Handler:
+    """Wrap a handler so a clean shutdown can wait for the connections it is serving."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        services.connections.add(task)
+        try:
+            await handler(reader, writer)
+        finally:
+            services.connections.discard(task)
+
+    return serve
+
+
+async def run(
+    config: Config,
+    *,
+    ready: Callable[[Services, list[asyncio.Server]], Awaitable[None] | None] | None = None,
+    stop: asyncio.Event | None = None,
+    shutdown_grace: float = 30.0,
+) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop` is set): stop accepting, let connections finish, close the store."""
+    configure_logging(config)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    store = await SqliteStore.open(
+        config.data_dir, max_group=config.storage.group_commit_max, inline_max=config.storage.inline_max
+    )
+    services = Services(config=config, store=store, tls=TlsContextHolder(config))
+    servers: list[asyncio.Server] = []
+    try:
+        servers = await _start_listeners(services)
+        _install_signals(loop, stop, services)
+        if ready is not None:
+            result = ready(services, servers)
+            if result is not None:
+                await result
+        await stop.wait()
+        log.info("stopping: no new connections; waiting for %d in flight", len(services.connections))
+    finally:
+        for server in servers:
+            server.close()
+        await _drain(services, shutdown_grace)
+        _remove_signals(loop)
+        await store.close()
+        log.info("stopped")
+
+
+async def _start_listeners(services: Services) -> list[asyncio.Server]:
+    factories = service_factories()
+    servers = []
+    for name in LISTENER_NAMES:
+        addresses = getattr(services.config.listen, name)
+        if not addresses:
+            continue
+        factory = factories.get(name)
+        if factory is None:
+            log.warning("service=%s is configured but this build does not provide it yet", name)
+            continue
+        handler = _tracked(services, factory(services, name))
+        for address in addresses:
+            servers.append(await start_listener(name, address, handler))
+    return servers
+
+
+async def _drain(services: Services, grace: float) -> None:
+    if not services.connections:
+        return
+    _, pending = await asyncio.wait(set(services.connections), timeout=grace)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+
+
+def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, services: Services) -> None:
+    def reload_tls() -> None:
+        try:
+            services.tls.reload()
+            log.info("TLS certificate reloaded")
+        except (OSError, ValueError) as error:
+            log.error("TLS certificate reload failed, keeping the old one: %s", error)
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, reload_tls)
+    except (NotImplementedError, RuntimeError):  # not the main thread (tests): the stop event is used instead
+        pass
+
+
+def _remove_signals(loop: asyncio.AbstractEventLoop) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signum)

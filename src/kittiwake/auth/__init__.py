@@ -1,0 +1,1 @@
+"""User authentication: password hashing and verification with failure throttling. Imports store."""

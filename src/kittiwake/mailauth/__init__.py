@@ -1,0 +1,1 @@
+"""Message authentication: SPF, DKIM, DMARC, ARC. Record parsing is pure; checks take a Resolver. Imports mail, resolver."""

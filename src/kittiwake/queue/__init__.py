@@ -1,0 +1,1 @@
+"""Outbound mail: durable entries, retry schedule, remote delivery. May import store, mailauth, resolver, net, proto.smtp, mail."""

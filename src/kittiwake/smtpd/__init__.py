@@ -1,0 +1,1 @@
+"""SMTP service (ports 25, 587, 465). Imports proto.smtp, proto.sasl, delivery, auth, net."""

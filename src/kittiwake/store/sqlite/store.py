@@ -1,0 +1,517 @@
+"""SqliteStore: the embedded implementation of the Store protocol."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from kittiwake.store import errors
+from kittiwake.store.blobs import FileBlobStore
+from kittiwake.store.changes import ChangeBus, LocalChangeBus
+from kittiwake.store.interface import (
+    DEFAULT_MAILBOXES,
+    FlagMode,
+    QueuedRecipient,
+    StoreFlagsResult,
+    UidRanges,
+)
+from kittiwake.store.models import (
+    Account,
+    AddedMessage,
+    Alias,
+    BlobRef,
+    Domain,
+    Expunged,
+    Flags,
+    IncomingMessage,
+    Mailbox,
+    MessageRecord,
+)
+from kittiwake.store.sqlite import mailbox_ops, message_ops
+from kittiwake.store.sqlite.blob_refs import insert_blob
+from kittiwake.store.sqlite.connection import connect, migrate
+from kittiwake.store.sqlite.verify import sweep, verify_store
+from kittiwake.store.sqlite.writer import GroupCommitWriter, Transaction
+
+T = TypeVar("T")
+_ACCOUNT_COLUMNS = "id, address, password_hash, quota_bytes, quota_messages"
+_MESSAGE_COLUMNS = "mailbox_id, uid, modseq, internal_date, size, system_flags, keywords, blob_id"
+
+
+def _account(row: tuple[object, ...]) -> Account:
+    return Account(
+        id=int(row[0]),  # type: ignore[call-overload]
+        address=str(row[1]),
+        password_hash=str(row[2]),
+        quota_bytes=None if row[3] is None else int(row[3]),  # type: ignore[call-overload]
+        quota_messages=None if row[4] is None else int(row[4]),  # type: ignore[call-overload]
+    )
+
+
+def _message(row: tuple[object, ...], structure: bytes | None) -> MessageRecord:
+    mailbox_id, uid, modseq, internal_date, size, system, keywords, blob_id = row[:8]
+    return MessageRecord(
+        mailbox_id=mailbox_id,  # type: ignore[arg-type]
+        uid=uid,  # type: ignore[arg-type]
+        modseq=modseq,  # type: ignore[arg-type]
+        internal_date=internal_date,  # type: ignore[arg-type]
+        size=size,  # type: ignore[arg-type]
+        flags=message_ops.flags_from_columns(system, keywords),  # type: ignore[arg-type]
+        blob_id=blob_id,  # type: ignore[arg-type]
+        structure=structure,
+    )
+
+
+class SqliteStore:
+    """Open with `await SqliteStore.open(data_dir)`; close with `await store.close()`."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        changes: ChangeBus | None = None,
+        max_group: int = 256,
+        inline_max: int = 131072,
+    ) -> None:
+        self.data_dir = data_dir
+        self.inline_max = inline_max
+        self.db_path = data_dir / "kittiwake.db"
+        self.files = FileBlobStore(data_dir / "blobs")
+        self.changes: ChangeBus = changes if changes is not None else LocalChangeBus()
+        self._writer = GroupCommitWriter(self.db_path, self.changes.publish, max_group=max_group)
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-reader")
+
+    @classmethod
+    async def open(
+        cls,
+        data_dir: Path,
+        *,
+        changes: ChangeBus | None = None,
+        max_group: int = 256,
+        inline_max: int = 131072,
+    ) -> SqliteStore:
+        """Create or upgrade the store in `data_dir`, clean up after any crash, and start the writer."""
+        await asyncio.to_thread(prepare, data_dir)
+        return cls(data_dir, changes=changes, max_group=max_group, inline_max=inline_max)
+
+    @property
+    def writer_stats(self) -> tuple[int, int]:
+        """(transactions committed, operations committed): operations per transaction is the group size."""
+        return self._writer.groups, self._writer.operations
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._writer.close)
+        self._readers.shutdown(wait=True)
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    async def _write(self, run: Callable[[Transaction], T]) -> T:
+        return await self._writer.submit(run)
+
+    async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._with_reader, run)
+
+    def _with_reader(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.db_path, readonly=True)
+            self._local.conn = conn
+        return run(conn)
+
+    async def verify(self) -> list[str]:
+        return await self._read(lambda conn: verify_store(conn, self.files))
+
+    # -- domains, accounts, aliases ----------------------------------------------------------------------
+
+    async def add_domain(self, name: str) -> Domain:
+        def run(tx: Transaction) -> Domain:
+            if tx.conn.execute("SELECT 1 FROM domains WHERE name = ?", (name,)).fetchone():
+                raise errors.DomainExists(name)
+            cursor = tx.conn.execute("INSERT INTO domains (name) VALUES (?)", (name,))
+            return Domain(id=int(cursor.lastrowid or 0), name=name)
+
+        return await self._write(run)
+
+    async def remove_domain(self, name: str) -> None:
+        def run(tx: Transaction) -> None:
+            row = tx.conn.execute("SELECT id FROM domains WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise errors.DomainNotFound(name)
+            if tx.conn.execute("SELECT 1 FROM accounts WHERE domain_id = ?", (row[0],)).fetchone():
+                raise errors.StoreError(f"{name} still has accounts; remove them first")
+            tx.conn.execute("DELETE FROM aliases WHERE source LIKE ?", (f"%@{name}",))
+            tx.conn.execute("DELETE FROM domains WHERE id = ?", (row[0],))
+
+        await self._write(run)
+
+    async def list_domains(self) -> list[Domain]:
+        rows = await self._read(lambda c: c.execute("SELECT id, name FROM domains ORDER BY name").fetchall())
+        return [Domain(id=row[0], name=row[1]) for row in rows]
+
+    async def add_account(self, address: str, password_hash: str) -> Account:
+        domain = address.rpartition("@")[2]
+
+        def run(tx: Transaction) -> Account:
+            conn = tx.conn
+            row = conn.execute("SELECT id FROM domains WHERE name = ?", (domain,)).fetchone()
+            if row is None:
+                raise errors.DomainNotFound(domain)
+            if conn.execute("SELECT 1 FROM accounts WHERE address = ?", (address,)).fetchone():
+                raise errors.AccountExists(address)
+            cursor = conn.execute(
+                "INSERT INTO accounts (domain_id, address, password_hash, created) VALUES (?, ?, ?, ?)",
+                (row[0], address, password_hash, int(time.time())),
+            )
+            account_id = int(cursor.lastrowid or 0)
+            for name, special_use in DEFAULT_MAILBOXES:
+                mailbox_ops.insert_mailbox(conn, account_id, name, special_use)
+                conn.execute("INSERT INTO subscriptions (account_id, name) VALUES (?, ?)", (account_id, name))
+            return Account(
+                id=account_id,
+                address=address,
+                password_hash=password_hash,
+                quota_bytes=None,
+                quota_messages=None,
+            )
+
+        return await self._write(run)
+
+    async def remove_account(self, address: str) -> None:
+        files = self.files
+
+        def run(tx: Transaction) -> None:
+            conn = tx.conn
+            row = conn.execute("SELECT id FROM accounts WHERE address = ?", (address,)).fetchone()
+            if row is None:
+                raise errors.AccountNotFound(address)
+            account_id = row[0]
+            names = conn.execute(
+                "SELECT name FROM mailboxes WHERE account_id = ? ORDER BY length(name) DESC", (account_id,)
+            ).fetchall()
+            for (name,) in names:
+                if name != "INBOX":
+                    mailbox_ops.delete_mailbox(tx, files, account_id, name)
+            inbox = mailbox_ops.select_mailbox(conn, account_id, "INBOX")
+            message_ops.expunge(tx, files, inbox.id, None, only_deleted=False)
+            conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (inbox.id,))
+            conn.execute("DELETE FROM mailboxes WHERE id = ?", (inbox.id,))
+            conn.execute("DELETE FROM subscriptions WHERE account_id = ?", (account_id,))
+            conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+
+        await self._write(run)
+
+    async def get_account(self, address: str) -> Account | None:
+        row = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE address = ?", (address,)
+            ).fetchone()
+        )
+        return None if row is None else _account(row)
+
+    async def get_account_by_id(self, account_id: int) -> Account | None:
+        row = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+        )
+        return None if row is None else _account(row)
+
+    async def list_accounts(self) -> list[Account]:
+        rows = await self._read(
+            lambda c: c.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY address").fetchall()
+        )
+        return [_account(row) for row in rows]
+
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        def run(tx: Transaction) -> None:
+            cursor = tx.conn.execute(
+                "UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id)
+            )
+            if cursor.rowcount == 0:
+                raise errors.AccountNotFound(str(account_id))
+
+        await self._write(run)
+
+    async def set_quota(self, account_id: int, quota_bytes: int | None, quota_messages: int | None) -> None:
+        await self._write(
+            lambda tx: tx.conn.execute(
+                "UPDATE accounts SET quota_bytes = ?, quota_messages = ? WHERE id = ?",
+                (quota_bytes, quota_messages, account_id),
+            )
+        )
+
+    async def add_alias(self, source: str, targets: Sequence[str]) -> None:
+        def run(tx: Transaction) -> None:
+            tx.conn.executemany(
+                "INSERT OR IGNORE INTO aliases (source, target) VALUES (?, ?)", [(source, t) for t in targets]
+            )
+
+        await self._write(run)
+
+    async def remove_alias(self, source: str) -> None:
+        def run(tx: Transaction) -> None:
+            if tx.conn.execute("DELETE FROM aliases WHERE source = ?", (source,)).rowcount == 0:
+                raise errors.AliasNotFound(source)
+
+        await self._write(run)
+
+    async def get_alias(self, source: str) -> Alias | None:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT target FROM aliases WHERE source = ? ORDER BY target", (source,)
+            ).fetchall()
+        )
+        return Alias(source=source, targets=tuple(r[0] for r in rows)) if rows else None
+
+    async def list_aliases(self) -> list[Alias]:
+        rows = await self._read(
+            lambda c: c.execute("SELECT source, target FROM aliases ORDER BY 1, 2").fetchall()
+        )
+        grouped: dict[str, list[str]] = {}
+        for source, target in rows:
+            grouped.setdefault(source, []).append(target)
+        return [Alias(source=s, targets=tuple(t)) for s, t in grouped.items()]
+
+    # -- mailboxes ---------------------------------------------------------------------------------------
+
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT {mailbox_ops.MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name",
+                (account_id,),
+            ).fetchall()
+        )
+        return [mailbox_ops.mailbox_from_row(row) for row in rows]
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox:
+        return await self._read(lambda c: mailbox_ops.select_mailbox(c, account_id, name))
+
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox:
+        row = await self._read(
+            lambda c: c.execute(
+                f"SELECT {mailbox_ops.MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?", (mailbox_id,)
+            ).fetchone()
+        )
+        if row is None:
+            raise errors.MailboxNotFound(str(mailbox_id))
+        return mailbox_ops.mailbox_from_row(row)
+
+    async def create_mailbox(self, account_id: int, name: str, special_use: str | None = None) -> Mailbox:
+        return await self._write(lambda tx: mailbox_ops.create_mailbox(tx, account_id, name, special_use))
+
+    async def delete_mailbox(self, account_id: int, name: str) -> None:
+        await self._write(lambda tx: mailbox_ops.delete_mailbox(tx, self.files, account_id, name))
+
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
+        await self._write(lambda tx: mailbox_ops.rename_mailbox(tx, account_id, old, new))
+
+    async def subscribe(self, account_id: int, name: str) -> None:
+        name = mailbox_ops.check_name(name)
+        await self._write(
+            lambda tx: tx.conn.execute(
+                "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)", (account_id, name)
+            )
+        )
+
+    async def unsubscribe(self, account_id: int, name: str) -> None:
+        name = mailbox_ops.normalize_name(name)
+
+        def run(tx: Transaction) -> None:
+            cursor = tx.conn.execute(
+                "DELETE FROM subscriptions WHERE account_id = ? AND name = ?", (account_id, name)
+            )
+            if cursor.rowcount == 0:
+                raise errors.MailboxNotFound(name)
+
+        await self._write(run)
+
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name", (account_id,)
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    async def account_usage(self, account_id: int) -> tuple[int, int]:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT coalesce(sum(size), 0), coalesce(sum(messages), 0) FROM mailboxes WHERE account_id = ?",
+                (account_id,),
+            ).fetchone()
+        )
+        return int(row[0]), int(row[1])
+
+    # -- message bytes -----------------------------------------------------------------------------------
+
+    def new_spool_path(self) -> Path:
+        return self.files.new_temp_path()
+
+    async def save_blob(self, data: bytes) -> BlobRef:
+        """Small messages go inside the database (made durable by the commit); large ones to a file."""
+        if len(data) <= self.inline_max:
+            return BlobRef(data=data)
+        return BlobRef(file_name=await asyncio.to_thread(self.files.write, data))
+
+    async def adopt_blob_file(self, temp_path: Path, size: int) -> BlobRef:
+        if size <= self.inline_max:
+            data = await asyncio.to_thread(temp_path.read_bytes)
+            await asyncio.to_thread(temp_path.unlink)
+            return BlobRef(data=data)
+        return BlobRef(file_name=await asyncio.to_thread(self.files.adopt, temp_path))
+
+    async def read_blob(self, blob_id: int, start: int, end: int) -> bytes:
+        return await self._read(lambda c: self._read_range(c, blob_id, start, end))
+
+    def _read_range(self, conn: sqlite3.Connection, blob_id: int, start: int, end: int) -> bytes:
+        row = conn.execute("SELECT file_name, size FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+        if row is None:
+            raise errors.NotFound(f"message bytes {blob_id} are missing")
+        end = min(end, row[1])
+        if start >= end:
+            return b""
+        if row[0] is not None:
+            return self.files.read(row[0], start, end)
+        with conn.blobopen("blobs", "data", blob_id, readonly=True) as blob:
+            blob.seek(start)
+            return blob.read(end - start)
+
+    async def stream_blob(self, blob_id: int, start: int, end: int) -> AsyncIterator[bytes]:
+        """The bytes in [start, end), in chunks of at most 64 KiB, never the whole message at once."""
+        position = start
+        while position < end:
+            chunk = await self.read_blob(blob_id, position, min(end, position + 65536))
+            if not chunk:
+                return
+            position += len(chunk)
+            yield chunk
+
+    # -- messages ----------------------------------------------------------------------------------------
+
+    async def deliver(self, message: IncomingMessage, mailbox_ids: Sequence[int]) -> list[AddedMessage]:
+        return await self._write(lambda tx: message_ops.deliver(tx, message, mailbox_ids))
+
+    async def append(self, mailbox_id: int, messages: Sequence[IncomingMessage]) -> list[AddedMessage]:
+        return await self._write(lambda tx: message_ops.add_messages(tx, mailbox_id, messages))
+
+    async def load_uids(self, mailbox_id: int) -> Sequence[int]:
+        def run(conn: sqlite3.Connection) -> array.array[int]:
+            cursor = conn.execute("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
+            return array.array("Q", [row[0] for row in cursor])
+
+        return await self._read(run)
+
+    async def load_messages(
+        self, mailbox_id: int, uids: UidRanges, *, with_structure: bool = False
+    ) -> list[MessageRecord]:
+        columns = _MESSAGE_COLUMNS + (", structure" if with_structure else "")
+        clause, params = message_ops.range_clause(uids)
+
+        def run(conn: sqlite3.Connection) -> list[MessageRecord]:
+            rows = conn.execute(
+                f"SELECT {columns} FROM messages WHERE mailbox_id = ? AND {clause} ORDER BY uid",
+                [mailbox_id, *params],
+            ).fetchall()
+            filtered = len(uids) > 64
+            return [
+                _message(row, row[8] if with_structure else None)
+                for row in rows
+                if not filtered or message_ops.in_ranges(row[1], uids)
+            ]
+
+        return await self._read(run)
+
+    async def load_changed_since(self, mailbox_id: int, modseq: int) -> list[MessageRecord]:
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+                (mailbox_id, modseq),
+            ).fetchall()
+        )
+        return [_message(row, None) for row in rows]
+
+    async def load_expunged_since(self, mailbox_id: int, modseq: int) -> list[Expunged]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT uid, modseq FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+                (mailbox_id, modseq),
+            ).fetchall()
+        )
+        return [Expunged(uid=row[0], modseq=row[1]) for row in rows]
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: UidRanges,
+        mode: FlagMode,
+        flags: Flags,
+        *,
+        unchanged_since: int | None = None,
+        origin: object | None = None,
+    ) -> StoreFlagsResult:
+        return await self._write(
+            lambda tx: message_ops.store_flags(tx, mailbox_id, uids, mode, flags, unchanged_since, origin)
+        )
+
+    async def expunge(self, mailbox_id: int, uids: UidRanges | None = None) -> list[Expunged]:
+        return await self._write(lambda tx: message_ops.expunge(tx, self.files, mailbox_id, uids))
+
+    async def copy_messages(
+        self, source_id: int, uids: UidRanges, target_id: int, *, move: bool = False
+    ) -> list[tuple[int, int]]:
+        return await self._write(
+            lambda tx: message_ops.copy_messages(tx, self.files, source_id, uids, target_id, move)
+        )
+
+    # -- queue -------------------------------------------------------------------------------------------
+
+    async def enqueue(
+        self, queue_id: str, sender: str, recipients: Sequence[QueuedRecipient], blob: BlobRef, params: str
+    ) -> None:
+        now = int(time.time())
+
+        def run(tx: Transaction) -> None:
+            size = (
+                len(blob.data)
+                if blob.data is not None
+                else self.files.path(blob.file_name or "").stat().st_size
+            )
+            blob_id = insert_blob(tx, blob, size, 1)
+            tx.conn.execute(
+                "INSERT INTO queue_messages (id, blob_id, sender, params, created) VALUES (?, ?, ?, ?, ?)",
+                (queue_id, blob_id, sender, params, now),
+            )
+            tx.conn.executemany(
+                "INSERT INTO queue_recipients (queue_id, recipient, params, next_attempt) VALUES (?, ?, ?, ?)",
+                [(queue_id, r.address, r.params, now) for r in recipients],
+            )
+
+        await self._write(run)
+
+    async def count_queued(self) -> int:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT count(DISTINCT queue_id) FROM queue_recipients WHERE status IN ('pending', 'deferred')"
+            ).fetchone()
+        )
+        return int(row[0])
+
+
+def prepare(data_dir: Path) -> None:
+    """Create or upgrade the database and tidy up after a crash; runs before any writer exists."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conn = connect(data_dir / "kittiwake.db")
+    try:
+        migrate(conn)
+        sweep(conn, FileBlobStore(data_dir / "blobs"))
+    finally:
+        conn.close()
