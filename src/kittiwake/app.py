@@ -78,8 +78,9 @@ async def run(
     services = Services(config=config, store=store, tls=TlsContextHolder(config))
     servers: list[asyncio.Server] = []
     try:
-        servers = await _start_listeners(services)
         _install_signals(loop, stop, services)
+        servers = await _start_listeners(services)
+        log.info("ready listeners=%d data_dir=%s", len(servers), config.data_dir)
         if ready is not None:
             result = ready(services, servers)
             if result is not None:

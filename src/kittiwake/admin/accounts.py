@@ -51,10 +51,10 @@ async def add_user(store: Store, passwords: Passwords, address: str, password: s
     address = normalize_address(address)
     if "+" in address.partition("@")[0]:
         raise AdminError("'+' is reserved for sub-addresses (user+tag@domain reaches user@domain)")
-    check_password(password)
     domain = address.rpartition("@")[2]
     if domain not in {d.name for d in await store.list_domains()}:
         raise AdminError(f"{domain} is not one of our domains; add it with 'kittiwake domain add {domain}'")
+    check_password(password)
     if await store.get_alias(address) is not None:
         raise AdminError(f"{address} is already an alias")
     password_hash = await asyncio.to_thread(passwords.hash, password)

@@ -1,0 +1,65 @@
+"""Forward-only migrations: a store made by the first schema upgrades without losing anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kittiwake.store.sqlite import SqliteStore
+from kittiwake.store.sqlite.connection import connect, migrate, migration_scripts, schema_version
+
+
+def make_first_version_store(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    conn = connect(data_dir / "kittiwake.db")
+    assert migrate(conn, up_to=1) == [1]
+    conn.executescript(
+        """
+        INSERT INTO domains (id, name) VALUES (1, 'example.org');
+        INSERT INTO accounts (id, domain_id, address, password_hash, created)
+            VALUES (1, 1, 'old@example.org', 'h', 0);
+        INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq, messages, unseen, size)
+            VALUES (1, 1, 'INBOX', 42, 2, 5, 1, 1, 9);
+        INSERT INTO blobs (id, size, data, refs) VALUES (1, 9, X'48656C6C6F0D0A0D0A', 1);
+        INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, blob_id, structure)
+            VALUES (1, 1, 5, 0, 9, 1, '[]');
+        """
+    )
+    conn.close()
+
+
+async def test_store_from_the_first_version_upgrades_and_keeps_its_mail(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    make_first_version_store(data_dir)
+    store = await SqliteStore.open(data_dir)
+    try:
+        conn = connect(data_dir / "kittiwake.db")
+        assert schema_version(conn) == migration_scripts()[-1][0] > 1
+        conn.close()
+        account = await store.get_account("old@example.org")
+        assert account is not None
+        inbox = await store.get_mailbox(account.id, "INBOX")
+        assert (inbox.uid_validity, inbox.uid_next, inbox.highest_modseq) == (42, 2, 5)
+        (record,) = await store.load_messages(inbox.id, [(1, 1)])
+        assert await store.read_blob(record.blob_id, 0, record.size) == b"Hello\r\n\r\n"
+        assert await store.count_queued() == 0  # the queue tables of the second migration exist
+        assert await store.verify() == []
+    finally:
+        await store.close()
+
+
+async def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "data")
+    await store.close()
+    conn = connect(tmp_path / "data" / "kittiwake.db")
+    assert migrate(conn) == []
+    conn.close()
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "kittiwake.db")
+    conn.execute("PRAGMA user_version = 9999")
+    with pytest.raises(RuntimeError, match="newer than this kittiwake"):
+        migrate(conn)
+    conn.close()
