@@ -61,6 +61,18 @@ class QueuedRecipient:
     params: str = "{}"  # JSON kept for the queue: NOTIFY, ORCPT
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueRequest:
+    """Relay a message: one queue entry, one row per recipient. `params` is JSON kept for the queue
+    (SMTPUTF8, BODY, REQUIRETLS, RET, ENVID, and `body_offset`, the bytes of the stored message that are ours
+    alone, such as the Return-Path line of the local copy, and are not sent onwards)."""
+
+    queue_id: str
+    sender: str
+    recipients: tuple[QueuedRecipient, ...]
+    params: str = "{}"
+
+
 class Store(Protocol):
     changes: ChangeBus
 
@@ -106,7 +118,9 @@ class Store(Protocol):
     def stream_blob(self, blob_id: int, start: int, end: int) -> AsyncIterator[bytes]: ...
 
     # Messages
-    async def deliver(self, message: IncomingMessage, mailbox_ids: Sequence[int]) -> list[AddedMessage]: ...
+    async def deliver(
+        self, message: IncomingMessage, mailbox_ids: Sequence[int], *, relay: QueueRequest | None = None
+    ) -> list[AddedMessage]: ...
     async def append(self, mailbox_id: int, messages: Sequence[IncomingMessage]) -> list[AddedMessage]: ...
     async def load_uids(self, mailbox_id: int) -> Sequence[int]: ...
     async def load_messages(
@@ -130,7 +144,5 @@ class Store(Protocol):
     ) -> list[tuple[int, int]]: ...
 
     # Outbound queue
-    async def enqueue(
-        self, queue_id: str, sender: str, recipients: Sequence[QueuedRecipient], blob: BlobRef, params: str
-    ) -> None: ...
+    async def enqueue(self, request: QueueRequest, blob: BlobRef, size: int) -> None: ...
     async def count_queued(self) -> int: ...

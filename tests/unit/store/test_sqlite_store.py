@@ -10,7 +10,7 @@ import pytest
 
 from kittiwake.store import errors
 from kittiwake.store.changes import Change, FlagsChanged, MailboxesChanged, MessagesAdded, MessagesExpunged
-from kittiwake.store.interface import DEFAULT_MAILBOXES, FlagMode
+from kittiwake.store.interface import DEFAULT_MAILBOXES, FlagMode, QueuedRecipient, QueueRequest
 from kittiwake.store.models import Account, Flags, IncomingMessage, SystemFlag
 from kittiwake.store.sqlite import SqliteStore
 
@@ -312,3 +312,29 @@ async def test_verify_reports_a_missing_file_and_wrong_counters(tmp_path: Path) 
         assert any("counters say 7 messages" in p for p in await store.verify())
     finally:
         await store.close()
+
+
+async def test_delivery_with_relay_queues_the_same_bytes_in_one_transaction(store: SqliteStore) -> None:
+    account = await make_account(store)
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    relay = QueueRequest(
+        queue_id="q1",
+        sender="alice@example.org",
+        recipients=(QueuedRecipient(address="x@elsewhere.net"), QueuedRecipient(address="y@elsewhere.net")),
+    )
+    await store.deliver(await incoming(store, b"Subject: both\r\n\r\nhi\r\n"), [inbox.id], relay=relay)
+    assert await store.count_queued() == 1
+    await store.store_flags(inbox.id, [(1, 1)], FlagMode.ADD, DELETED)
+    await store.expunge(inbox.id)  # the queue still holds a reference to the bytes
+    assert await store.verify() == []
+    only_relay = QueueRequest(
+        queue_id="q2", sender="", recipients=(QueuedRecipient(address="z@elsewhere.net"),)
+    )
+    await store.deliver(await incoming(store, b"relay only\r\n"), [], relay=only_relay)
+    await store.enqueue(
+        QueueRequest(queue_id="q3", sender="", recipients=(QueuedRecipient(address="b@elsewhere.net"),)),
+        await store.save_blob(b"bounce\r\n"),
+        8,
+    )
+    assert await store.count_queued() == 3
+    assert await store.verify() == []

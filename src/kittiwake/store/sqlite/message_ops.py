@@ -14,7 +14,7 @@ from typing import Any
 from kittiwake.store import errors
 from kittiwake.store.blobs import FileBlobStore
 from kittiwake.store.changes import FlagsChanged, MessagesAdded, MessagesExpunged
-from kittiwake.store.interface import FlagMode, StoreFlagsResult, UidRanges
+from kittiwake.store.interface import FlagMode, QueueRequest, StoreFlagsResult, UidRanges
 from kittiwake.store.models import (
     AddedMessage,
     Expunged,
@@ -24,6 +24,7 @@ from kittiwake.store.models import (
     SystemFlag,
 )
 from kittiwake.store.sqlite.blob_refs import add_refs, insert_blob, release_blobs
+from kittiwake.store.sqlite.queue_ops import insert_queue_entry
 from kittiwake.store.sqlite.writer import Transaction
 
 SEEN = int(SystemFlag.SEEN)
@@ -99,10 +100,14 @@ def add_messages(tx: Transaction, mailbox_id: int, messages: Sequence[IncomingMe
     return added
 
 
-def deliver(tx: Transaction, message: IncomingMessage, mailbox_ids: Sequence[int]) -> list[AddedMessage]:
-    """One message into several mailboxes, sharing one copy of its bytes."""
+def deliver(
+    tx: Transaction, message: IncomingMessage, mailbox_ids: Sequence[int], relay: QueueRequest | None
+) -> list[AddedMessage]:
+    """One message into several mailboxes and maybe the outbound queue, sharing one copy of its bytes."""
     conn = tx.conn
-    blob_id = insert_blob(tx, message.blob, message.size, len(mailbox_ids))
+    blob_id = insert_blob(tx, message.blob, message.size, len(mailbox_ids) + (relay is not None))
+    if relay is not None:
+        insert_queue_entry(tx, relay, blob_id)
     added = []
     for mailbox_id in mailbox_ids:
         uid, modseq, account_id = _take_uids(conn, mailbox_id, 1)

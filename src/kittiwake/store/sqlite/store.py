@@ -18,7 +18,7 @@ from kittiwake.store.changes import ChangeBus, LocalChangeBus
 from kittiwake.store.interface import (
     DEFAULT_MAILBOXES,
     FlagMode,
-    QueuedRecipient,
+    QueueRequest,
     StoreFlagsResult,
     UidRanges,
 )
@@ -37,6 +37,7 @@ from kittiwake.store.models import (
 from kittiwake.store.sqlite import mailbox_ops, message_ops
 from kittiwake.store.sqlite.blob_refs import insert_blob
 from kittiwake.store.sqlite.connection import connect, migrate
+from kittiwake.store.sqlite.queue_ops import insert_queue_entry
 from kittiwake.store.sqlite.verify import sweep, verify_store
 from kittiwake.store.sqlite.writer import GroupCommitWriter, Transaction
 
@@ -397,8 +398,10 @@ class SqliteStore:
 
     # -- messages ----------------------------------------------------------------------------------------
 
-    async def deliver(self, message: IncomingMessage, mailbox_ids: Sequence[int]) -> list[AddedMessage]:
-        return await self._write(lambda tx: message_ops.deliver(tx, message, mailbox_ids))
+    async def deliver(
+        self, message: IncomingMessage, mailbox_ids: Sequence[int], *, relay: QueueRequest | None = None
+    ) -> list[AddedMessage]:
+        return await self._write(lambda tx: message_ops.deliver(tx, message, mailbox_ids, relay))
 
     async def append(self, mailbox_id: int, messages: Sequence[IncomingMessage]) -> list[AddedMessage]:
         return await self._write(lambda tx: message_ops.add_messages(tx, mailbox_id, messages))
@@ -474,26 +477,9 @@ class SqliteStore:
 
     # -- queue -------------------------------------------------------------------------------------------
 
-    async def enqueue(
-        self, queue_id: str, sender: str, recipients: Sequence[QueuedRecipient], blob: BlobRef, params: str
-    ) -> None:
-        now = int(time.time())
-
+    async def enqueue(self, request: QueueRequest, blob: BlobRef, size: int) -> None:
         def run(tx: Transaction) -> None:
-            size = (
-                len(blob.data)
-                if blob.data is not None
-                else self.files.path(blob.file_name or "").stat().st_size
-            )
-            blob_id = insert_blob(tx, blob, size, 1)
-            tx.conn.execute(
-                "INSERT INTO queue_messages (id, blob_id, sender, params, created) VALUES (?, ?, ?, ?, ?)",
-                (queue_id, blob_id, sender, params, now),
-            )
-            tx.conn.executemany(
-                "INSERT INTO queue_recipients (queue_id, recipient, params, next_attempt) VALUES (?, ?, ?, ?)",
-                [(queue_id, r.address, r.params, now) for r in recipients],
-            )
+            insert_queue_entry(tx, request, insert_blob(tx, blob, size, 1))
 
         await self._write(run)
 
