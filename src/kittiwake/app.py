@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from kittiwake.config import Config
+from kittiwake.net.connection import ConnectionIdFilter
 from kittiwake.net.listeners import Handler, start_listener
 from kittiwake.net.tls import TlsContextHolder
 from kittiwake.store.sqlite import SqliteStore
@@ -40,10 +41,12 @@ def service_factories() -> dict[str, ServiceFactory]:
 
 
 def configure_logging(config: Config) -> None:
-    logging.basicConfig(
-        level=config.log.level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.addFilter(ConnectionIdFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(conn)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.log.level.upper())
 
 
 def _tracked(services: Services, handler: Handler) -> Handler:
@@ -69,7 +72,6 @@ async def run(
     shutdown_grace: float = 30.0,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop` is set): stop accepting, let connections finish, close the store."""
-    configure_logging(config)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     store = await SqliteStore.open(

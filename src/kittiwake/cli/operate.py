@@ -26,8 +26,9 @@ def add_commands(commands: Any) -> None:
 
 
 def serve_config(config: Config) -> int:
-    from kittiwake.app import run
+    from kittiwake.app import configure_logging, run
 
+    configure_logging(config)
     try:
         asyncio.run(run(config))
     except OSError as error:

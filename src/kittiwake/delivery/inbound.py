@@ -1,0 +1,147 @@
+"""What happens when a message has been received: trace headers, then local delivery and relay, durably.
+
+The caller (the SMTP session) has already routed each recipient at RCPT time; here the accepted message is
+stored for every local recipient and queued for every remote one, in one transaction, before the 250.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kittiwake.delivery.router import Route
+from kittiwake.delivery.spool import Spool
+from kittiwake.mail.headers import build_received, build_return_path, received_protocol
+from kittiwake.store.interface import QueuedRecipient, QueueRequest, Store
+from kittiwake.store.models import IncomingMessage
+
+log = logging.getLogger(__name__)
+
+
+def new_queue_id() -> str:
+    """A short unique id for logs and Received headers (60 random bits, base32-like)."""
+    return secrets.token_hex(8).upper()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientInfo:
+    ip: str
+    helo: str | None
+    reverse_dns: str | None = None
+    esmtp: bool = True
+    tls_version: str | None = None
+    tls_cipher: str | None = None
+    authenticated_as: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recipient:
+    address: str
+    route: Route | None  # None: relay to a remote domain (authenticated submission only)
+    notify: tuple[str, ...] | None = None  # RFC 3461 NOTIFY, kept for the queue
+    orcpt: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class Transaction:
+    """One SMTP mail transaction as the session builds it."""
+
+    queue_id: str = field(default_factory=new_queue_id)
+    sender: str = ""
+    mail_params: dict[str, object] = field(default_factory=dict)
+    recipients: list[Recipient] = field(default_factory=list)
+
+
+def trace_headers(
+    transaction: Transaction, client: ClientInfo, hostname: str, now: datetime
+) -> tuple[bytes, bytes]:
+    """(Return-Path line, Received field) to put in front of the message (RFC 5321 §4.4)."""
+    single = transaction.recipients[0].address if len(transaction.recipients) == 1 else None
+    received = build_received(
+        helo=client.helo,
+        reverse_dns=client.reverse_dns,
+        ip=client.ip,
+        by_host=hostname,
+        protocol=received_protocol(
+            extended=client.esmtp,
+            tls=client.tls_version is not None,
+            authenticated=client.authenticated_as is not None,
+            smtputf8=bool(transaction.mail_params.get("smtputf8")),
+        ),
+        now=now,
+        queue_id=transaction.queue_id,
+        recipient=single,
+        tls_version=client.tls_version,
+        tls_cipher=client.tls_cipher,
+    )
+    return build_return_path(transaction.sender), received
+
+
+def start_spool(
+    store: Store, transaction: Transaction, client: ClientInfo, hostname: str, *, inline_max: int
+) -> Spool:
+    """A spool that already holds our Return-Path and Received lines; the message bytes follow."""
+    return_path, received = trace_headers(transaction, client, hostname, datetime.now(UTC))
+    spool = Spool(store, inline_max=inline_max)
+    spool.write(return_path)
+    spool.write(received)
+    return spool
+
+
+async def receive_message(store: Store, transaction: Transaction, spool: Spool, client: ClientInfo) -> None:
+    """Store and queue the message; returns only once that is durable. Raises on failure (then answer 451)."""
+    spooled = await spool.finish()
+    mailbox_ids: list[int] = []
+    seen_accounts: set[int] = set()
+    remote: list[Recipient] = []
+    for recipient in transaction.recipients:
+        route = recipient.route
+        if route is None:
+            remote.append(recipient)
+            continue
+        remote += [Recipient(address=a, route=None, notify=recipient.notify) for a in route.remote]
+        for account in route.accounts:
+            if account.id not in seen_accounts:
+                seen_accounts.add(account.id)
+                inbox = await store.get_mailbox(account.id, "INBOX")
+                mailbox_ids.append(inbox.id)
+    relay = _queue_request(transaction, remote) if remote else None
+    message = IncomingMessage(
+        blob=spooled.blob, size=spooled.size, internal_date=int(time.time()), structure=spooled.structure
+    )
+    await store.deliver(message, mailbox_ids, relay=relay)
+    log.info(
+        "accepted queue_id=%s from=<%s> rcpt=%d local=%d relay=%d size=%d tls=%s auth=%s",
+        transaction.queue_id,
+        transaction.sender,
+        len(transaction.recipients),
+        len(mailbox_ids),
+        len(remote),
+        spooled.size,
+        client.tls_version or "no",
+        client.authenticated_as or "-",
+    )
+
+
+def _queue_request(transaction: Transaction, remote: list[Recipient]) -> QueueRequest:
+    # The relayed copy starts after our Return-Path line: that header belongs to final delivery only
+    # (RFC 5321 §4.4).
+    offset = len(build_return_path(transaction.sender))
+    params = dict(transaction.mail_params, body_offset=offset)
+    recipients = tuple(
+        QueuedRecipient(
+            address=r.address,
+            params=json.dumps({"notify": list(r.notify) if r.notify else None, "orcpt": r.orcpt}),
+        )
+        for r in dict((r.address, r) for r in remote).values()
+    )
+    return QueueRequest(
+        queue_id=transaction.queue_id,
+        sender=transaction.sender,
+        recipients=recipients,
+        params=json.dumps(params),
+    )
