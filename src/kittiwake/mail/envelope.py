@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from kittiwake.mail.address import parse_address_list
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,3 +36,41 @@ class Envelope:
     bcc: tuple[EnvelopeAddress, ...]
     in_reply_to: str | None
     message_id: str | None
+
+
+_ENVELOPE_FIELDS = frozenset(
+    ("date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc", "in-reply-to", "message-id")
+)
+
+
+def parse_envelope(fields: Iterable[tuple[str, str]]) -> Envelope:
+    """Build the ENVELOPE of a header block from its (name, unfolded value) fields; the first of repeated
+    fields wins. Never raises: unreadable address fields give what could be read."""
+    values: dict[str, str] = {}
+    for name, value in fields:
+        key = name.lower()
+        if key in _ENVELOPE_FIELDS and key not in values:
+            values[key] = value
+    from_ = _addresses(values.get("from"))
+    return Envelope(
+        date=values.get("date"),
+        subject=values.get("subject"),
+        from_=from_,
+        # RFC 9051 §7.5.2: an absent or empty Sender/Reply-To is set to the From value.
+        sender=_addresses(values.get("sender")) or from_,
+        reply_to=_addresses(values.get("reply-to")) or from_,
+        to=_addresses(values.get("to")),
+        cc=_addresses(values.get("cc")),
+        bcc=_addresses(values.get("bcc")),
+        in_reply_to=values.get("in-reply-to"),
+        message_id=values.get("message-id"),
+    )
+
+
+def _addresses(value: str | None) -> tuple[EnvelopeAddress, ...]:
+    if not value:
+        return ()
+    return tuple(
+        EnvelopeAddress(name=entry.name, adl=entry.adl, mailbox=entry.mailbox, host=entry.host)
+        for entry in parse_address_list(value)
+    )
