@@ -12,10 +12,15 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from kittiwake.auth.authenticator import Authenticator
+from kittiwake.auth.passwords import Passwords
 from kittiwake.config import Config
+from kittiwake.delivery.router import Router
 from kittiwake.net.connection import ConnectionIdFilter
 from kittiwake.net.listeners import Handler, start_listener
 from kittiwake.net.tls import TlsContextHolder
+from kittiwake.smtpd import server as smtpd_server
+from kittiwake.smtpd.policy import Policy
 from kittiwake.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -24,20 +29,29 @@ LISTENER_NAMES = ("smtp", "submission", "submissions", "imap", "imaps")
 
 @dataclass(slots=True)
 class Services:
-    """What the listeners share: the store, the TLS context, and the connections in flight."""
+    """What the listeners share: the store, routing, logins, the TLS context, and the connections in flight."""
 
     config: Config
     store: SqliteStore
     tls: TlsContextHolder
+    router: Router
+    authenticator: Authenticator
     connections: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 ServiceFactory = Callable[[Services, str], Handler]
 
 
+def _smtp(services: Services, name: str) -> Handler:
+    policy = Policy(services.store, services.router)
+    return smtpd_server.make_handler(
+        services.config, services.store, policy, services.authenticator, services.tls, name
+    )
+
+
 def service_factories() -> dict[str, ServiceFactory]:
     """Listener name -> the factory of its connection handler, for the services this build has."""
-    return {}
+    return {"smtp": _smtp, "submission": _smtp, "submissions": _smtp}
 
 
 def configure_logging(config: Config) -> None:
@@ -70,6 +84,7 @@ async def run(
     ready: Callable[[Services, list[asyncio.Server]], Awaitable[None] | None] | None = None,
     stop: asyncio.Event | None = None,
     shutdown_grace: float = 30.0,
+    passwords: Passwords | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop` is set): stop accepting, let connections finish, close the store."""
     stop = stop or asyncio.Event()
@@ -77,7 +92,13 @@ async def run(
     store = await SqliteStore.open(
         config.data_dir, max_group=config.storage.group_commit_max, inline_max=config.storage.inline_max
     )
-    services = Services(config=config, store=store, tls=TlsContextHolder(config))
+    services = Services(
+        config=config,
+        store=store,
+        tls=TlsContextHolder(config),
+        router=Router(store),
+        authenticator=Authenticator(store, passwords or Passwords()),
+    )
     servers: list[asyncio.Server] = []
     try:
         _install_signals(loop, stop, services)

@@ -1,0 +1,87 @@
+"""A whole kittiwake, in process, on free loopback ports, with a test CA: what service tests talk to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import trustme
+
+from kittiwake.admin.config_template import render_config
+from kittiwake.app import Services, run
+from kittiwake.auth.passwords import HashParameters, Passwords
+from kittiwake.config import Config, load_config
+
+FAST_HASHES = Passwords(HashParameters(time_cost=1, memory_cost=1024, parallelism=1))
+PASSWORD = "correct horse battery"
+LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(slots=True)
+class RunningServer:
+    config: Config
+    services: Services
+    ports: dict[str, int]
+    client_tls: ssl.SSLContext
+    ca_file: Path
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        return self.services.store
+
+
+def write_config(folder: Path, overrides: dict[str, object] | None = None) -> tuple[Path, dict[str, int], trustme.CA]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1", "mail.example.org")
+    (folder / "tls").mkdir(parents=True)
+    cert.private_key_pem.write_to_path(str(folder / "tls" / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(folder / "tls" / "cert.pem"))
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    ports = {name: free_port() for name in LISTENERS}
+    values: dict[str, object] = {"server.hostname": "mail.example.org"}
+    values.update({f"listen.{name}": (f"127.0.0.1:{port}",) for name, port in ports.items()})
+    values.update(overrides or {})
+    path = folder / "kittiwake.toml"
+    path.write_text(render_config(values))
+    return path, ports, ca
+
+
+@contextlib.asynccontextmanager
+async def running_server(folder: Path, overrides: dict[str, object] | None = None) -> AsyncIterator[RunningServer]:
+    """Start kittiwake with example.org, alice and bob (password PASSWORD); stop it on exit."""
+    path, ports, ca = write_config(folder, overrides)
+    config = load_config(path)
+    started: asyncio.Future[Services] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+
+    async def ready(services: Services, servers: list[asyncio.Server]) -> None:
+        store = services.store
+        await store.add_domain("example.org")
+        for user in ("alice", "bob"):
+            await store.add_account(f"{user}@example.org", FAST_HASHES.hash(PASSWORD))
+        started.set_result(services)
+
+    task = asyncio.create_task(run(config, ready=ready, stop=stop, passwords=FAST_HASHES, shutdown_grace=5))
+    done, _ = await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    try:
+        yield RunningServer(
+            config=config, services=started.result(), ports=ports, client_tls=client_tls, ca_file=folder / "ca.pem"
+        )
+    finally:
+        stop.set()
+        await task
