@@ -41,7 +41,9 @@ class RunningServer:
         return self.services.store
 
 
-def write_config(folder: Path, overrides: dict[str, object] | None = None) -> tuple[Path, dict[str, int], trustme.CA]:
+def write_config(
+    folder: Path, overrides: dict[str, object] | None = None
+) -> tuple[Path, dict[str, int], trustme.CA]:
     ca = trustme.CA()
     cert = ca.issue_cert("localhost", "127.0.0.1", "mail.example.org")
     (folder / "tls").mkdir(parents=True)
@@ -58,7 +60,9 @@ def write_config(folder: Path, overrides: dict[str, object] | None = None) -> tu
 
 
 @contextlib.asynccontextmanager
-async def running_server(folder: Path, overrides: dict[str, object] | None = None) -> AsyncIterator[RunningServer]:
+async def running_server(
+    folder: Path, overrides: dict[str, object] | None = None
+) -> AsyncIterator[RunningServer]:
     """Start kittiwake with example.org, alice and bob (password PASSWORD); stop it on exit."""
     path, ports, ca = write_config(folder, overrides)
     config = load_config(path)
@@ -80,7 +84,11 @@ async def running_server(folder: Path, overrides: dict[str, object] | None = Non
     ca.configure_trust(client_tls)
     try:
         yield RunningServer(
-            config=config, services=started.result(), ports=ports, client_tls=client_tls, ca_file=folder / "ca.pem"
+            config=config,
+            services=started.result(),
+            ports=ports,
+            client_tls=client_tls,
+            ca_file=folder / "ca.pem",
         )
     finally:
         stop.set()

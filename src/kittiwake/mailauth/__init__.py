@@ -1,1 +1,4 @@
-"""Message authentication: SPF, DKIM, DMARC, ARC. Record parsing is pure; checks take a Resolver. Imports mail, resolver."""
+"""Message authentication: SPF, DKIM, DMARC, ARC.
+
+Record parsing is pure; checks take a Resolver. May import mail and resolver.
+"""

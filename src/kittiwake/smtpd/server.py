@@ -89,7 +89,9 @@ def make_handler(
                 tls_version=info.version if info else None,
                 tls_cipher=info.cipher if info else None,
             )
-            conn = SmtpServerConnection(config.server.hostname, extensions=extensions, limits=limits)
+            conn = SmtpServerConnection(
+                config.server.hostname, extensions=extensions, limits=limits, tls_active=info is not None
+            )
             session = SmtpSession(
                 conn, reader, writer, settings=settings, store=store, policy=policy,
                 authenticator=authenticator, tls_context=tls.current if extensions.starttls else None, client=client,

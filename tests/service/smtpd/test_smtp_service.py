@@ -74,7 +74,12 @@ async def test_mx_refuses_relay_and_unknown_users(server: RunningServer) -> None
     assert await in_thread(attempt, "victim@elsewhere.net") == (554, b"5.7.1 Relay access denied")
     assert (await in_thread(attempt, "nobody@example.org"))[0] == 550
     # The percent hack, a bang path and a source route through us: none of them may relay.
-    for trick in ("victim%elsewhere.net@example.org", "elsewhere.net!victim@example.org", "@example.org:v@elsewhere.net"):
+    tricks = (
+        "victim%elsewhere.net@example.org",
+        "elsewhere.net!victim@example.org",
+        "@example.org:v@elsewhere.net",
+    )
+    for trick in tricks:
         code, _ = await in_thread(attempt, trick)
         assert code in (550, 554), trick
 
@@ -142,17 +147,22 @@ async def test_binary_attachment_and_utf8_headers_are_stored_byte_identical(serv
     payload = bytes(range(256)) * 64
     encoded = base64.encodebytes(payload).replace(b"\n", b"\r\n")
     message = (
-        "From: Zoë <zoe@elsewhere.net>\r\nTo: alice@example.org\r\nSubject: Grüße ✓\r\n"
-        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
-        "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHallo, schön.\r\n"
-        "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-    ).encode() + encoded + b"--b1--\r\n"
+        (
+            "From: Zoë <zoe@elsewhere.net>\r\nTo: alice@example.org\r\nSubject: Grüße ✓\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
+            "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHallo, schön.\r\n"
+            "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        ).encode()
+        + encoded
+        + b"--b1--\r\n"
+    )
 
     def send() -> None:
         with smtplib.SMTP("127.0.0.1", server.ports["smtp"]) as client:
             client.ehlo("x")
             assert client.has_extn("smtputf8")
-            client.sendmail("zoë@elsewhere.net", ["alice@example.org"], message, mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
+            client.sendmail("zoë@elsewhere.net", ["alice@example.org"], message, mail_options=options)
 
     await in_thread(send)
     (stored,) = await inbox_messages(server, "alice")
@@ -161,7 +171,9 @@ async def test_binary_attachment_and_utf8_headers_are_stored_byte_identical(serv
 
 
 async def test_large_message_streams_to_a_file_and_reads_back(server: RunningServer) -> None:
-    body = b"".join(b"line %d of a large message, padded out to a decent length......\r\n" % i for i in range(40000))
+    body = b"".join(
+        b"line %d of a large message, padded out to a decent length......\r\n" % i for i in range(40000)
+    )
     message = b"Subject: big\r\n\r\n" + body
 
     def send() -> None:
