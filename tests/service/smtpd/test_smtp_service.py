@@ -150,7 +150,8 @@ async def test_binary_attachment_and_utf8_headers_are_stored_byte_identical(serv
         (
             "From: Zoë <zoe@elsewhere.net>\r\nTo: alice@example.org\r\nSubject: Grüße ✓\r\n"
             "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
-            "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHallo, schön.\r\n"
+            "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            "Hallo, schön.\r\n"
             "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
         ).encode()
         + encoded
