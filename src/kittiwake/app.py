@@ -16,6 +16,7 @@ from kittiwake.auth.authenticator import Authenticator
 from kittiwake.auth.passwords import Passwords
 from kittiwake.config import Config
 from kittiwake.delivery.router import Router
+from kittiwake.imapd import server as imapd_server
 from kittiwake.net.connection import ConnectionIdFilter
 from kittiwake.net.listeners import Handler, start_listener
 from kittiwake.net.tls import TlsContextHolder
@@ -49,9 +50,13 @@ def _smtp(services: Services, name: str) -> Handler:
     )
 
 
+def _imap(services: Services, name: str) -> Handler:
+    return imapd_server.make_handler(services.config, services.store, services.authenticator, services.tls, name)
+
+
 def service_factories() -> dict[str, ServiceFactory]:
     """Listener name -> the factory of its connection handler, for the services this build has."""
-    return {"smtp": _smtp, "submission": _smtp, "submissions": _smtp}
+    return {"smtp": _smtp, "submission": _smtp, "submissions": _smtp, "imap": _imap, "imaps": _imap}
 
 
 def configure_logging(config: Config) -> None:

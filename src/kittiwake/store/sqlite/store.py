@@ -413,6 +413,14 @@ class SqliteStore:
 
         return await self._read(run)
 
+    async def first_unseen_uid(self, mailbox_id: int) -> int | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT min(uid) FROM messages WHERE mailbox_id = ? AND system_flags & 1 = 0", (mailbox_id,)
+            ).fetchone()
+        )
+        return None if row is None or row[0] is None else int(row[0])
+
     async def load_messages(
         self, mailbox_id: int, uids: UidRanges, *, with_structure: bool = False
     ) -> list[MessageRecord]:

@@ -1,0 +1,277 @@
+"""The IMAP service over real sockets and TLS with stdlib imaplib, and raw transcripts for exact bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import re
+import smtplib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.service.server_harness import PASSWORD, RunningServer, running_server
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    async with running_server(tmp_path) as running:
+        yield running
+
+
+def connect(server: RunningServer, user: str = "alice") -> imaplib.IMAP4_SSL:
+    client = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=server.client_tls)
+    client.login(f"{user}@example.org", PASSWORD)
+    return client
+
+
+def deliver(server: RunningServer, subject: str, to: str = "alice@example.org") -> None:
+    message = f"From: sender@elsewhere.net\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nBody of {subject}.\r\n"
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"]) as smtp:
+        smtp.sendmail("sender@elsewhere.net", [to], message.encode())
+
+
+class Raw:
+    """A line-level client for exact transcripts."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, server: RunningServer, *, tls: bool = True) -> Raw:
+        if tls:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", server.ports["imaps"], ssl=server.client_tls, server_hostname="localhost"
+            )
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.ports["imap"])
+        raw = cls(reader, writer)
+        await raw.line()
+        return raw
+
+    async def line(self) -> bytes:
+        return await asyncio.wait_for(self.reader.readline(), 10)
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def command(self, tag: str, text: str) -> list[bytes]:
+        """Send one command and collect every line up to and including its tagged answer."""
+        await self.send(f"{tag} {text}\r\n".encode())
+        return await self.until(tag)
+
+    async def until(self, tag: str) -> list[bytes]:
+        lines = []
+        while True:
+            line = await self.line()
+            assert line, "connection closed"
+            lines.append(line)
+            if line.startswith(tag.encode() + b" "):
+                return lines
+
+    async def login(self, user: str = "alice") -> None:
+        lines = await self.command("L", f'LOGIN {user}@example.org "{PASSWORD}"')
+        assert lines[-1].startswith(b"L OK"), lines
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def run(function, *args):  # type: ignore[no-untyped-def]
+    return await asyncio.to_thread(function, *args)
+
+
+async def test_greeting_capabilities_and_logindisabled_before_tls(server: RunningServer) -> None:
+    raw = await Raw.open(server, tls=False)
+    lines = await raw.command("a", "CAPABILITY")
+    caps = lines[0].split()
+    assert b"STARTTLS" in caps and b"LOGINDISABLED" in caps and b"AUTH=PLAIN" not in caps
+    assert b"IMAP4rev2" in caps and b"IDLE" in caps
+    refused = await raw.command("b", f'LOGIN alice@example.org "{PASSWORD}"')
+    assert refused[-1].startswith(b"b NO [PRIVACYREQUIRED]")
+    raw.close()
+
+
+async def test_starttls_then_login_works_with_imaplib(server: RunningServer) -> None:
+    def session() -> list[bytes]:
+        client = imaplib.IMAP4("127.0.0.1", server.ports["imap"])
+        client.starttls(ssl_context=server.client_tls)
+        client.login("alice@example.org", PASSWORD)
+        status, data = client.list()
+        client.logout()
+        assert status == "OK"
+        return data  # type: ignore[return-value]
+
+    listing = b"\n".join(await run(session))
+    for name in (b'"/" INBOX', b"Sent", b"Drafts", b"Trash", b"Junk", b"Archive"):
+        assert name in listing
+    assert b"\\Sent" in listing and b"\\HasNoChildren" in listing
+
+
+async def test_wrong_password_is_refused_with_authenticationfailed(server: RunningServer) -> None:
+    raw = await Raw.open(server)
+    lines = await raw.command("a", "LOGIN alice@example.org wrong")
+    assert lines[-1].startswith(b"a NO [AUTHENTICATIONFAILED]")
+    raw.close()
+
+
+async def test_authenticate_plain_with_initial_response(server: RunningServer) -> None:
+    import base64
+
+    raw = await Raw.open(server)
+    token = base64.b64encode(f"\0alice@example.org\0{PASSWORD}".encode()).decode()
+    lines = await raw.command("a", f"AUTHENTICATE PLAIN {token}")
+    assert lines[-1].startswith(b"a OK")
+    raw.close()
+
+
+async def test_delivered_message_is_listed_fetched_and_flagged(server: RunningServer) -> None:
+    await run(deliver, server, "first")
+
+    def session() -> tuple[list[object], list[object], list[object]]:
+        client = connect(server)
+        client.select("INBOX")
+        _, peeked = client.fetch("1", "(UID FLAGS RFC822.SIZE ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        _, body = client.fetch("1", "(BODY[TEXT])")
+        _, flags = client.fetch("1", "(FLAGS)")
+        client.logout()
+        return peeked, body, flags  # type: ignore[return-value]
+
+    peeked, body, flags = await run(session)
+    head = peeked[0]
+    assert isinstance(head, tuple)
+    assert b"UID 1 " in head[0] and b"FLAGS ()" in head[0] and b'"first"' in head[0]
+    assert head[1] == b"Subject: first\r\n\r\n"
+    text = body[0]
+    assert isinstance(text, tuple) and text[1] == b"Body of first.\r\n"
+    assert b"\\Seen" in text[0] or b"\\Seen" in flags[0]  # type: ignore[operator]
+    assert b"\\Seen" in flags[0]  # type: ignore[operator]
+
+
+async def test_append_store_copy_move_expunge(server: RunningServer) -> None:
+    def session() -> dict[str, object]:
+        client = connect(server)
+        results: dict[str, object] = {}
+        message = b"Subject: appended\r\n\r\nhello\r\n"
+        results["append"] = client.append("INBOX", "(\\Flagged)", None, message)
+        client.select("INBOX")
+        results["store"] = client.store("1", "+FLAGS", "(\\Deleted $Label)")
+        results["copy"] = client.copy("1", "Archive")
+        results["expunge"] = client.expunge()
+        client.select("Archive")
+        results["archive"] = client.fetch("1", "(FLAGS BODY.PEEK[])")
+        results["move"] = client._simple_command("MOVE", "1", "Trash")  # type: ignore[attr-defined]
+        results["untagged"] = dict(client.untagged_responses)
+        client.logout()
+        return results
+
+    results = await run(session)
+    assert results["append"][0] == "OK"  # type: ignore[index]
+    assert b"[APPENDUID" in results["append"][1][0]  # type: ignore[index]
+    assert results["copy"][0] == "OK" and b"COPYUID" in results["copy"][1][0]  # type: ignore[index]
+    assert results["expunge"] == ("OK", [b"1"])
+    archived = results["archive"][1][0]  # type: ignore[index]
+    assert b"\\Flagged" in archived[0] and b"$Label" in archived[0]
+    assert archived[1] == b"Subject: appended\r\n\r\nhello\r\n"
+    assert results["move"][0] == "OK"  # type: ignore[index]
+
+
+async def test_bad_commands_get_bad_and_the_session_lives_on(server: RunningServer) -> None:
+    raw = await Raw.open(server)
+    assert (await raw.command("a", "FROBNICATE"))[-1].startswith(b"a BAD")
+    assert (await raw.command("b", "SELECT"))[-1].startswith(b"b BAD")
+    assert (await raw.command("c", "FETCH 1 FLAGS"))[-1].startswith(b"c BAD")  # not selected, not logged in
+    await raw.login()
+    assert (await raw.command("d", "SELECT INBOX"))[-1].startswith(b"d OK [READ-WRITE]")
+    assert (await raw.command("e", "FETCH 99 FLAGS"))[-1].startswith(b"e BAD")
+    assert (await raw.command("f", "FETCH 1:* (FLAGS"))[-1].startswith(b"f BAD")
+    assert (await raw.command("g", "NOOP"))[-1].startswith(b"g OK")
+    raw.close()
+
+
+async def test_users_cannot_see_each_others_mailboxes(server: RunningServer) -> None:
+    raw = await Raw.open(server)
+    await raw.login("bob")
+    await raw.command("a", "CREATE Private")
+    raw.close()
+    raw = await Raw.open(server)
+    await raw.login("alice")
+    assert (await raw.command("b", "SELECT Private"))[-1].startswith(b"b NO [NONEXISTENT]")
+    assert b"Private" not in b"".join(await raw.command("c", 'LIST "" "*"'))
+    raw.close()
+
+
+async def test_idle_reports_a_new_delivery_at_once(server: RunningServer) -> None:
+    raw = await Raw.open(server)
+    await raw.login()
+    await raw.command("a", "SELECT INBOX")
+    await raw.send(b"b IDLE\r\n")
+    assert (await raw.line()).startswith(b"+ ")
+    await run(deliver, server, "while idling")
+    assert await raw.line() == b"* 1 EXISTS\r\n"
+    await raw.send(b"DONE\r\n")
+    assert (await raw.line()).startswith(b"b OK")
+    raw.close()
+
+
+async def test_flag_changes_and_expunges_reach_the_other_session(server: RunningServer) -> None:
+    await run(deliver, server, "one")
+    await run(deliver, server, "two")
+    first = await Raw.open(server)
+    second = await Raw.open(server)
+    for raw in (first, second):
+        await raw.login()
+        await raw.command("s", "SELECT INBOX")
+    await first.command("a", "STORE 1 +FLAGS.SILENT (\\Flagged)")
+    lines = await second.command("b", "NOOP")
+    assert any(re.match(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)", line) for line in lines), lines
+    await first.command("c", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+    assert (await first.command("d", "EXPUNGE"))[0] == b"* 1 EXPUNGE\r\n"
+    # No EXPUNGE during FETCH by sequence number (RFC 9051 §7.5.1): it waits for the NOOP.
+    during_fetch = await second.command("e", "FETCH 1 (FLAGS)")
+    assert not any(b"EXPUNGE" in line for line in during_fetch)
+    after = await second.command("f", "NOOP")
+    assert after[0] == b"* 1 EXPUNGE\r\n"
+    first.close()
+    second.close()
+
+
+async def test_too_large_append_is_refused_before_the_literal(tmp_path: Path) -> None:
+    async with running_server(tmp_path, {"imap.append_limit": 1000}) as server:
+        raw = await Raw.open(server)
+        await raw.login()
+        await raw.send(b"a APPEND INBOX {5000}\r\n")
+        assert (await raw.line()).startswith(b"a NO [TOOBIG]")
+        assert (await raw.command("b", "NOOP"))[-1].startswith(b"b OK")
+        raw.close()
+
+
+async def test_condstore_select_and_fetch_modseq(server: RunningServer) -> None:
+    await run(deliver, server, "m")
+    raw = await Raw.open(server)
+    await raw.login()
+    lines = await raw.command("a", "SELECT INBOX (CONDSTORE)")
+    assert any(b"[HIGHESTMODSEQ " in line for line in lines)
+    fetched = await raw.command("b", "FETCH 1 (MODSEQ)")
+    assert re.match(rb"\* 1 FETCH \(MODSEQ \(\d+\)\)", fetched[0])
+    stored = await raw.command("c", "STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Seen)")
+    assert stored[-1].startswith(b"c OK [MODIFIED 1]")
+    raw.close()
+
+
+async def test_compress_deflate_keeps_the_conversation_going(server: RunningServer) -> None:
+    import zlib
+
+    raw = await Raw.open(server)
+    await raw.login()
+    assert (await raw.command("a", "COMPRESS DEFLATE"))[-1].startswith(b"a OK")
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    decompressor = zlib.decompressobj(-15)
+    await raw.send(compressor.compress(b"b NOOP\r\n") + compressor.flush(zlib.Z_SYNC_FLUSH))
+    data = b""
+    while b"b OK" not in data:
+        data += decompressor.decompress(await asyncio.wait_for(raw.reader.read(4096), 10))
+    raw.close()
