@@ -275,3 +275,25 @@ async def test_compress_deflate_keeps_the_conversation_going(server: RunningServ
     while b"b OK" not in data:
         data += decompressor.decompress(await asyncio.wait_for(raw.reader.read(4096), 10))
     raw.close()
+
+
+async def test_search_esearch_searchres_sort_and_thread(server: RunningServer) -> None:
+    for subject in ("apple pie", "banana split", "Re: apple pie"):
+        await run(deliver, server, subject)
+    raw = await Raw.open(server)
+    await raw.login()
+    await raw.command("s", "SELECT INBOX")
+    await raw.command("f", "STORE 2 +FLAGS (\\Flagged)")
+    assert (await raw.command("a", "SEARCH SUBJECT apple"))[0] == b"* SEARCH 1 3\r\n"
+    assert (await raw.command("b", "UID SEARCH FLAGGED"))[0] == b"* SEARCH 2\r\n"
+    assert (await raw.command("c", "SEARCH NOT FLAGGED BODY banana"))[0] == b"* SEARCH\r\n"
+    assert (await raw.command("d", "SEARCH OR FLAGGED BODY pie"))[0] == b"* SEARCH 1 2 3\r\n"
+    esearch = await raw.command("e", "SEARCH RETURN (MIN MAX COUNT) UNFLAGGED")
+    assert esearch[0] == b'* ESEARCH (TAG "e") MIN 1 MAX 3 COUNT 2\r\n'
+    assert (await raw.command("g", "SEARCH RETURN (SAVE) SUBJECT banana"))[0].startswith(b"g OK")
+    fetched = await raw.command("h", "FETCH $ (UID)")
+    assert fetched[0] == b"* 2 FETCH (UID 2)\r\n"
+    assert (await raw.command("i", "SORT (REVERSE SUBJECT) UTF-8 ALL"))[0] == b"* SORT 2 1 3\r\n"
+    assert (await raw.command("j", "THREAD ORDEREDSUBJECT UTF-8 ALL"))[0] == b"* THREAD (1 3)(2)\r\n"
+    assert (await raw.command("k", "SEARCH CHARSET KOI8-Q ALL"))[-1].startswith(b"k NO [BADCHARSET")
+    raw.close()

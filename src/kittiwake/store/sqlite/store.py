@@ -373,6 +373,10 @@ class SqliteStore:
     async def read_blob(self, blob_id: int, start: int, end: int) -> bytes:
         return await self._read(lambda c: self._read_range(c, blob_id, start, end))
 
+    async def read_blob_ranges(self, ranges: Sequence[tuple[int, int, int]]) -> list[bytes]:
+        """Several (blob id, start, end) ranges in one trip to a reader thread (SEARCH reads headers so)."""
+        return await self._read(lambda c: [self._read_range(c, b, start, end) for b, start, end in ranges])
+
     def _read_range(self, conn: sqlite3.Connection, blob_id: int, start: int, end: int) -> bytes:
         row = conn.execute("SELECT file_name, size FROM blobs WHERE id = ?", (blob_id,)).fetchone()
         if row is None:
