@@ -51,7 +51,9 @@ def _smtp(services: Services, name: str) -> Handler:
 
 
 def _imap(services: Services, name: str) -> Handler:
-    return imapd_server.make_handler(services.config, services.store, services.authenticator, services.tls, name)
+    return imapd_server.make_handler(
+        services.config, services.store, services.authenticator, services.tls, name
+    )
 
 
 def service_factories() -> dict[str, ServiceFactory]:
