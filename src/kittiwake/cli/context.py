@@ -28,8 +28,12 @@ def load(args: argparse.Namespace) -> Config:
 
 
 async def open_store(config: Config) -> SqliteStore:
+    # A running server may be receiving mail right now: leave crash recovery to `serve`.
     return await SqliteStore.open(
-        config.data_dir, max_group=config.storage.group_commit_max, inline_max=config.storage.inline_max
+        config.data_dir,
+        max_group=config.storage.group_commit_max,
+        inline_max=config.storage.inline_max,
+        recover=False,
     )
 
 

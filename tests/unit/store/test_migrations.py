@@ -63,3 +63,16 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="newer than this kittiwake"):
         migrate(conn)
     conn.close()
+
+
+async def test_opening_without_recovery_leaves_spool_files_of_a_running_server(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "data")
+    spool = store.new_spool_path()
+    spool.write_bytes(b"a message being received right now")
+    await store.close()
+    beside = await SqliteStore.open(tmp_path / "data", recover=False)
+    await beside.close()
+    assert spool.exists()
+    restarted = await SqliteStore.open(tmp_path / "data")
+    await restarted.close()
+    assert not spool.exists()

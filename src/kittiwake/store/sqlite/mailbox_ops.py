@@ -118,6 +118,12 @@ def delete_mailbox(tx: Transaction, blob_files: FileBlobStore, account_id: int, 
     blob_counts = conn.execute(
         "SELECT blob_id, count(*) FROM messages WHERE mailbox_id = ? GROUP BY blob_id", (mailbox.id,)
     ).fetchall()
+    gone = [row[0] for row in conn.execute("SELECT uid FROM messages WHERE mailbox_id = ?", (mailbox.id,))]
+    if gone:
+        # Sessions that have this mailbox selected see its messages go.
+        modseq = mailbox.highest_modseq + 1
+        expunged = tuple(Expunged(uid=uid, modseq=modseq) for uid in gone)
+        tx.changes.append(MessagesExpunged(mailbox_id=mailbox.id, expunged=expunged, highest_modseq=modseq))
     conn.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox.id,))
     conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox.id,))
     conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox.id,))

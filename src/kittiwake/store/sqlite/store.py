@@ -98,9 +98,15 @@ class SqliteStore:
         changes: ChangeBus | None = None,
         max_group: int = 256,
         inline_max: int = 131072,
+        recover: bool = True,
     ) -> SqliteStore:
-        """Create or upgrade the store in `data_dir`, clean up after any crash, and start the writer."""
-        await asyncio.to_thread(prepare, data_dir)
+        """Create or upgrade the store in `data_dir` and start the writer.
+
+        `recover` also removes what a crash left behind (unfinished spool files, files no row refers to).
+        Only the server does that at start: a command run beside a running server must pass False, or it
+        would delete the spool files of messages being received.
+        """
+        await asyncio.to_thread(prepare, data_dir, recover)
         return cls(data_dir, changes=changes, max_group=max_group, inline_max=inline_max)
 
     @property
@@ -504,12 +510,13 @@ class SqliteStore:
         return int(row[0])
 
 
-def prepare(data_dir: Path) -> None:
+def prepare(data_dir: Path, recover: bool = True) -> None:
     """Create or upgrade the database and tidy up after a crash; runs before any writer exists."""
     data_dir.mkdir(parents=True, exist_ok=True)
     conn = connect(data_dir / "kittiwake.db")
     try:
         migrate(conn)
-        sweep(conn, FileBlobStore(data_dir / "blobs"))
+        if recover:
+            sweep(conn, FileBlobStore(data_dir / "blobs"))
     finally:
         conn.close()
