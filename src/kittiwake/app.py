@@ -9,17 +9,22 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from kittiwake.auth.authenticator import Authenticator
 from kittiwake.auth.passwords import Passwords
 from kittiwake.config import Config
+from kittiwake.delivery.notifications import NotificationDelivery
 from kittiwake.delivery.router import Router
+from kittiwake.delivery.signing import DkimSigner
 from kittiwake.imapd import server as imapd_server
 from kittiwake.net.connection import ConnectionIdFilter
 from kittiwake.net.listeners import Handler, start_listener
 from kittiwake.net.tls import TlsContextHolder
+from kittiwake.queue.worker import QueueWorker
+from kittiwake.resolver import DnspythonResolver, Resolver
 from kittiwake.smtpd import server as smtpd_server
 from kittiwake.smtpd.policy import Policy
 from kittiwake.store.sqlite import SqliteStore
@@ -38,6 +43,7 @@ class Services:
     router: Router
     authenticator: Authenticator
     connections: set[asyncio.Task[None]] = field(default_factory=set)
+    queue: QueueWorker | None = None
 
 
 ServiceFactory = Callable[[Services, str], Handler]
@@ -92,6 +98,8 @@ async def run(
     stop: asyncio.Event | None = None,
     shutdown_grace: float = 30.0,
     passwords: Passwords | None = None,
+    resolver: Resolver | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop` is set): stop accepting, let connections finish, close the store."""
     stop = stop or asyncio.Event()
@@ -107,6 +115,17 @@ async def run(
         authenticator=Authenticator(store, passwords or Passwords()),
     )
     servers: list[asyncio.Server] = []
+    worker = QueueWorker(
+        store,
+        resolver or DnspythonResolver(config.dns.resolver),
+        config,
+        NotificationDelivery(store, services.router),
+        clock=clock,
+        signer=DkimSigner(config, services.router).sign,
+    )
+    services.queue = worker
+    store.changes.subscribe_queue(lambda _change: worker.wakeup.set())
+    worker_task = asyncio.create_task(worker.run(stop), name="queue-worker")
     try:
         _install_signals(loop, stop, services)
         servers = await _start_listeners(services)
@@ -121,6 +140,8 @@ async def run(
         for server in servers:
             server.close()
         await _drain(services, shutdown_grace)
+        stop.set()
+        await worker_task
         _remove_signals(loop)
         await store.close()
         log.info("stopped")

@@ -120,6 +120,21 @@ class QueueSettings:
     delay_warning: int = 4 * 3600
     retry_intervals: tuple[int, ...] = (60, 300, 900, 1800, 3600, 7200, 14400)
     remote_port: int = 25  # port of remote MX hosts; only lab setups and tests change it
+    max_connections: int = 50  # outbound connections in total
+    max_per_destination: int = 5  # outbound connections to one domain
+    connect_timeout: int = 30
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmarthostSettings:
+    """Send outbound mail through another server instead of the recipients' MX (off when host is "")."""
+
+    host: str = ""
+    port: int = 587
+    tls: str = "starttls"  # "starttls" (port 587) or "implicit" (port 465, RFC 8314)
+    username: str = ""
+    password: str = ""
+    domains: tuple[str, ...] = ()  # only these recipient domains; empty: all
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +157,7 @@ class Config:
     imap: ImapSettings = field(default_factory=ImapSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    smarthost: SmarthostSettings = field(default_factory=SmarthostSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     def path(self, value: str) -> Path:
@@ -164,6 +180,7 @@ SECTIONS: dict[str, type[Any]] = {
     "imap": ImapSettings,
     "dkim": DkimSettings,
     "queue": QueueSettings,
+    "smarthost": SmarthostSettings,
     "log": LogSettings,
 }
 
@@ -174,6 +191,7 @@ _DURATION_KEYS = {
     "imap.login_timeout",
     "queue.lifetime",
     "queue.delay_warning",
+    "queue.connect_timeout",
 }
 
 
@@ -226,6 +244,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(config.source, "tls.min_version", 'expected "1.2" or "1.3"')
     if config.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(config.source, "log.level", "expected DEBUG, INFO, WARNING or ERROR")
+    if config.smarthost.tls not in ("starttls", "implicit"):
+        raise ConfigError(config.source, "smarthost.tls", 'expected "starttls" or "implicit"')
     if not config.server.hostname or " " in config.server.hostname:
         raise ConfigError(config.source, "server.hostname", "expected a host name")
 

@@ -6,16 +6,20 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
 
 from kittiwake.admin.config_template import render_config
+from kittiwake.admin.keys import make_dkim_key
 from kittiwake.app import Services, run
 from kittiwake.auth.passwords import HashParameters, Passwords
 from kittiwake.config import Config, load_config
+from kittiwake.resolver import Resolver
+from tests.fakes import FakeResolver
 
 FAST_HASHES = Passwords(HashParameters(time_cost=1, memory_cost=1024, parallelism=1))
 PASSWORD = "correct horse battery"
@@ -23,9 +27,19 @@ LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps")
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all sockets stay open until every port is chosen, so none is handed out twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @dataclass(slots=True)
@@ -50,20 +64,27 @@ def write_config(
     cert.private_key_pem.write_to_path(str(folder / "tls" / "key.pem"))
     cert.cert_chain_pems[0].write_to_path(str(folder / "tls" / "cert.pem"))
     ca.cert_pem.write_to_path(str(folder / "ca.pem"))
-    ports = {name: free_port() for name in LISTENERS}
+    ports = dict(zip(LISTENERS, free_ports(len(LISTENERS)), strict=True))
     values: dict[str, object] = {"server.hostname": "mail.example.org"}
     values.update({f"listen.{name}": (f"127.0.0.1:{port}",) for name, port in ports.items()})
     values.update(overrides or {})
     path = folder / "kittiwake.toml"
     path.write_text(render_config(values))
+    make_dkim_key(folder / "dkim" / "example.org.kittiwake.key")
     return path, ports, ca
 
 
 @contextlib.asynccontextmanager
 async def running_server(
-    folder: Path, overrides: dict[str, object] | None = None
+    folder: Path,
+    overrides: dict[str, object] | None = None,
+    *,
+    resolver: Resolver | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[RunningServer]:
-    """Start kittiwake with example.org, alice and bob (password PASSWORD); stop it on exit."""
+    """Start kittiwake with example.org, alice and bob (password PASSWORD); stop it on exit.
+
+    DNS answers come from `resolver` (a FakeResolver unless given), so nothing leaves the machine."""
     path, ports, ca = write_config(folder, overrides)
     config = load_config(path)
     started: asyncio.Future[Services] = asyncio.get_running_loop().create_future()
@@ -76,7 +97,17 @@ async def running_server(
             await store.add_account(f"{user}@example.org", FAST_HASHES.hash(PASSWORD))
         started.set_result(services)
 
-    task = asyncio.create_task(run(config, ready=ready, stop=stop, passwords=FAST_HASHES, shutdown_grace=5))
+    task = asyncio.create_task(
+        run(
+            config,
+            ready=ready,
+            stop=stop,
+            passwords=FAST_HASHES,
+            shutdown_grace=5,
+            resolver=resolver or FakeResolver(),
+            clock=clock or time.time,
+        )
+    )
     done, _ = await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()

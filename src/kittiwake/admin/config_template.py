@@ -35,6 +35,11 @@ _NOTES: dict[str, str] = {
     "queue.delay_warning": "when the sender is told that a message is delayed",
     "queue.retry_intervals": "waits between attempts; the last one repeats",
     "queue.remote_port": "port of remote mail servers; change only for tests",
+    "queue.max_connections": "outbound connections in total",
+    "queue.max_per_destination": "outbound connections to one destination domain",
+    "smarthost.host": 'relay outbound mail through this server; "" sends straight to each domain\'s MX',
+    "smarthost.tls": '"starttls" (port 587) or "implicit" (port 465)',
+    "smarthost.domains": "relay only mail for these domains through the smarthost; [] means all",
     "log.level": "DEBUG, INFO, WARNING or ERROR",
 }
 

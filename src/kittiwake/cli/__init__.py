@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from kittiwake import __version__
-from kittiwake.cli import manage, operate, setup
+from kittiwake.cli import manage, operate, queue_commands, setup
 from kittiwake.cli.errors import CliError
 from kittiwake.config import ConfigError
 from kittiwake.store.errors import KittiwakeError
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_commands(commands)
     manage.add_commands(commands)
     operate.add_commands(commands)
+    queue_commands.add_commands(commands)
     return parser
 
 

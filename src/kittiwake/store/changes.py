@@ -43,8 +43,15 @@ class MailboxesChanged:
     account_id: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessagesQueued:
+    """Mail was added to the outbound queue: the queue worker need not wait for its next pass."""
+
+    queue_id: str
+
+
 MailboxChange = MessagesAdded | FlagsChanged | MessagesExpunged
-Change = MailboxChange | MailboxesChanged
+Change = MailboxChange | MailboxesChanged | MessagesQueued
 Subscriber = Callable[[Change], None]
 
 
@@ -53,6 +60,7 @@ class ChangeBus(Protocol):
     def unsubscribe_mailbox(self, mailbox_id: int, subscriber: Subscriber) -> None: ...
     def subscribe_account(self, account_id: int, subscriber: Subscriber) -> None: ...
     def unsubscribe_account(self, account_id: int, subscriber: Subscriber) -> None: ...
+    def subscribe_queue(self, subscriber: Subscriber) -> None: ...
     def publish(self, change: Change) -> None: ...
 
 
@@ -62,6 +70,7 @@ class LocalChangeBus:
     def __init__(self) -> None:
         self._mailboxes: dict[int, list[Subscriber]] = defaultdict(list)
         self._accounts: dict[int, list[Subscriber]] = defaultdict(list)
+        self._queue: list[Subscriber] = []
 
     def subscribe_mailbox(self, mailbox_id: int, subscriber: Subscriber) -> None:
         self._mailboxes[mailbox_id].append(subscriber)
@@ -75,8 +84,13 @@ class LocalChangeBus:
     def unsubscribe_account(self, account_id: int, subscriber: Subscriber) -> None:
         _remove(self._accounts, account_id, subscriber)
 
+    def subscribe_queue(self, subscriber: Subscriber) -> None:
+        self._queue.append(subscriber)
+
     def publish(self, change: Change) -> None:
-        if isinstance(change, MailboxesChanged):
+        if isinstance(change, MessagesQueued):
+            targets: list[Subscriber] | tuple[()] = self._queue
+        elif isinstance(change, MailboxesChanged):
             targets = self._accounts.get(change.account_id, ())
         else:
             targets = self._mailboxes.get(change.mailbox_id, ())

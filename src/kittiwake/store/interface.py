@@ -73,6 +73,41 @@ class QueueRequest:
     params: str = "{}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueRecipientState:
+    address: str
+    params: str  # JSON: NOTIFY, ORCPT
+    status: str  # pending | deferred | delivered | failed
+    attempts: int
+    next_attempt: int
+    last_reply: str | None
+    remote_mta: str | None
+    warned: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueEntry:
+    id: str
+    sender: str
+    params: str  # JSON, see QueueRequest
+    blob_id: int
+    size: int
+    created: int
+    recipients: tuple[QueueRecipientState, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecipientOutcome:
+    """What one attempt (or a decision to give up) made of one recipient."""
+
+    address: str
+    status: str  # delivered | deferred | failed
+    reply: str | None
+    remote_mta: str | None
+    next_attempt: int
+    warned: bool = False
+
+
 class Store(Protocol):
     changes: ChangeBus
 
@@ -148,3 +183,11 @@ class Store(Protocol):
     # Outbound queue
     async def enqueue(self, request: QueueRequest, blob: BlobRef, size: int) -> None: ...
     async def count_queued(self) -> int: ...
+    async def load_queue(self, *, due_before: int | None = None, limit: int = 1000) -> list[QueueEntry]: ...
+    async def get_queue_entry(self, queue_id: str) -> QueueEntry | None: ...
+    async def schedule_queue_attempt(
+        self, queue_id: str, addresses: Sequence[str], next_attempt: int
+    ) -> None: ...
+    async def record_queue_outcomes(self, queue_id: str, outcomes: Sequence[RecipientOutcome]) -> bool: ...
+    async def retry_queue(self, queue_id: str | None, now: int) -> int: ...
+    async def delete_queue_entry(self, queue_id: str) -> None: ...

@@ -18,7 +18,9 @@ from kittiwake.store.changes import ChangeBus, LocalChangeBus
 from kittiwake.store.interface import (
     DEFAULT_MAILBOXES,
     FlagMode,
+    QueueEntry,
     QueueRequest,
+    RecipientOutcome,
     StoreFlagsResult,
     UidRanges,
 )
@@ -34,7 +36,7 @@ from kittiwake.store.models import (
     Mailbox,
     MessageRecord,
 )
-from kittiwake.store.sqlite import mailbox_ops, message_ops
+from kittiwake.store.sqlite import mailbox_ops, message_ops, queue_ops
 from kittiwake.store.sqlite.blob_refs import insert_blob
 from kittiwake.store.sqlite.connection import connect, migrate
 from kittiwake.store.sqlite.queue_ops import insert_queue_entry
@@ -132,7 +134,13 @@ class SqliteStore:
         if conn is None:
             conn = connect(self.db_path, readonly=True)
             self._local.conn = conn
-        return run(conn)
+        # One read transaction per operation: it sees one consistent snapshot, and ends here, so the next
+        # operation on this thread sees everything committed since.
+        conn.execute("BEGIN")
+        try:
+            return run(conn)
+        finally:
+            conn.execute("COMMIT")
 
     async def verify(self) -> list[str]:
         return await self._read(lambda conn: verify_store(conn, self.files))
@@ -508,6 +516,27 @@ class SqliteStore:
             ).fetchone()
         )
         return int(row[0])
+
+    async def load_queue(self, *, due_before: int | None = None, limit: int = 1000) -> list[QueueEntry]:
+        return await self._read(lambda c: queue_ops.load_entries(c, due_before, limit))
+
+    async def get_queue_entry(self, queue_id: str) -> QueueEntry | None:
+        entries = await self._read(lambda c: queue_ops.load_entries(c, None, 1, queue_id))
+        return entries[0] if entries else None
+
+    async def schedule_queue_attempt(
+        self, queue_id: str, addresses: Sequence[str], next_attempt: int
+    ) -> None:
+        await self._write(lambda tx: queue_ops.schedule_attempt(tx, queue_id, addresses, next_attempt))
+
+    async def record_queue_outcomes(self, queue_id: str, outcomes: Sequence[RecipientOutcome]) -> bool:
+        return await self._write(lambda tx: queue_ops.record_outcomes(tx, self.files, queue_id, outcomes))
+
+    async def retry_queue(self, queue_id: str | None, now: int) -> int:
+        return await self._write(lambda tx: queue_ops.retry(tx, queue_id, now))
+
+    async def delete_queue_entry(self, queue_id: str) -> None:
+        await self._write(lambda tx: queue_ops.delete_entry(tx, self.files, queue_id))
 
 
 def prepare(data_dir: Path, recover: bool = True) -> None:

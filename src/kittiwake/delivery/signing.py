@@ -1,0 +1,54 @@
+"""DKIM signing of outgoing mail from our domains, with the keys `kittiwake init` and `domain add` made."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from kittiwake.config import Config
+from kittiwake.delivery.router import Router
+from kittiwake.mail.address import parse_address_list
+from kittiwake.mail.headers import first_field, parse_header_fields
+from kittiwake.mailauth.dkim import sign_message
+
+log = logging.getLogger(__name__)
+
+
+class DkimSigner:
+    """Signs with d= the From: domain when it is ours (so DMARC aligns, RFC 7489 §3.1), else the sender's."""
+
+    def __init__(self, config: Config, router: Router) -> None:
+        self._key_dir = config.path(config.dkim.key_dir)
+        self._selector = config.dkim.selector
+        self._router = router
+        self._keys: dict[str, bytes | None] = {}
+
+    def _key(self, domain: str) -> bytes | None:
+        if domain not in self._keys:
+            path: Path = self._key_dir / f"{domain}.{self._selector}.key"
+            self._keys[domain] = path.read_bytes() if path.exists() else None
+        return self._keys[domain]
+
+    async def sign(self, message: bytes, sender: str) -> bytes:
+        domain = await self._signing_domain(message, sender)
+        key = self._key(domain) if domain else None
+        if domain is None or key is None:
+            return message
+        header: bytes = await asyncio.to_thread(
+            sign_message, message, domain=domain, selector=self._selector, private_key_pem=key
+        )
+        return header + message
+
+    async def _signing_domain(self, message: bytes, sender: str) -> str | None:
+        end = message.find(b"\r\n\r\n")
+        fields = parse_header_fields(message[: end + 2 if end >= 0 else len(message)])
+        value = first_field(fields, "from")
+        candidates = []
+        if value:
+            candidates += [a.host.lower() for a in parse_address_list(value) if a.host]
+        candidates.append(sender.rpartition("@")[2].lower())
+        for domain in candidates:
+            if domain and await self._router.is_local_domain(domain):
+                return domain
+        return None

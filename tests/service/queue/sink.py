@@ -1,0 +1,133 @@
+"""Sink SMTP servers for outbound tests: they accept, defer, refuse, drop or stall, and keep what they got."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    data: bytes
+    tls: bool
+    auth: str | None
+
+
+@dataclass
+class Sink:
+    """`behaviour`: accept | defer (451 at RCPT) | refuse (550 at RCPT) | drop (close after greeting) |
+    stall (never answer EHLO) | greeting554."""
+
+    behaviour: str = "accept"
+    smtputf8: bool = True
+    starttls: ssl.SSLContext | None = None
+    implicit_tls: bool = False
+    require_auth: tuple[str, str] | None = None
+    received: list[Received] = field(default_factory=list)
+    connections: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self._session(reader, writer, tls=self.implicit_tls)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool) -> None:
+        if self.behaviour == "drop":
+            return
+        if self.behaviour == "greeting554":
+            writer.write(b"554 5.7.1 go away\r\n")
+            await writer.drain()
+            return
+        writer.write(b"220 sink.test ESMTP\r\n")
+        sender, recipients, auth = "", [], None
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if self.behaviour == "stall":
+                await asyncio.sleep(3600)
+            if verb == b"EHLO":
+                extensions = [b"PIPELINING", b"8BITMIME", b"SIZE 100000000"]
+                if self.smtputf8:
+                    extensions.append(b"SMTPUTF8")
+                if self.starttls is not None and not tls:
+                    extensions.append(b"STARTTLS")
+                if self.require_auth:
+                    extensions.append(b"AUTH PLAIN")
+                lines = [b"sink.test", *extensions]
+                writer.write(
+                    b"".join(b"250-" + x + b"\r\n" for x in lines[:-1]) + b"250 " + lines[-1] + b"\r\n"
+                )
+            elif verb == b"STAR":
+                writer.write(b"220 go ahead\r\n")
+                await writer.drain()
+                assert self.starttls is not None
+                await writer.start_tls(self.starttls)
+                tls = True
+            elif verb == b"AUTH":
+                decoded = base64.b64decode(line.split()[2])
+                _, user, password = decoded.split(b"\0")
+                ok = self.require_auth == (user.decode(), password.decode())
+                auth = user.decode() if ok else None
+                writer.write(b"235 2.7.0 ok\r\n" if ok else b"535 5.7.8 no\r\n")
+            elif verb == b"MAIL":
+                if self.require_auth and auth is None:
+                    writer.write(b"530 5.7.0 auth first\r\n")
+                else:
+                    sender = line.split(b"<", 1)[1].split(b">", 1)[0].decode()
+                    recipients = []
+                    writer.write(b"250 2.1.0 ok\r\n")
+            elif verb == b"RCPT":
+                address = line.split(b"<", 1)[1].split(b">", 1)[0].decode()
+                if self.behaviour == "defer":
+                    writer.write(b"451 4.3.0 try later\r\n")
+                elif self.behaviour == "refuse":
+                    writer.write(b"550 5.1.1 no such user\r\n")
+                else:
+                    recipients.append(address)
+                    writer.write(b"250 2.1.5 ok\r\n")
+            elif verb == b"DATA":
+                writer.write(b"354 go\r\n")
+                await writer.drain()
+                data = bytearray()
+                while True:
+                    chunk = await reader.readline()
+                    if chunk == b".\r\n":
+                        break
+                    data += chunk[1:] if chunk.startswith(b"..") else chunk
+                self.received.append(
+                    Received(sender=sender, recipients=recipients, data=bytes(data), tls=tls, auth=auth)
+                )
+                writer.write(b"250 2.0.0 queued\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                return
+            else:
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+
+
+@contextlib.asynccontextmanager
+async def running_sinks(port: int, sinks: dict[str, Sink]) -> AsyncIterator[dict[str, Sink]]:
+    """Each sink listens on its own loopback address (127.0.0.x) at the same `port`."""
+    servers = []
+    for address, sink in sinks.items():
+        context = sink.starttls if sink.implicit_tls else None
+        servers.append(await asyncio.start_server(sink.handle, address, port, ssl=context))
+    try:
+        yield sinks
+    finally:
+        for server in servers:
+            server.close()

@@ -1,0 +1,254 @@
+"""Outbound delivery end to end: submission -> queue -> sink MX servers on loopback, with injected DNS and clock."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import smtplib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kittiwake.mailauth.dkim import public_key_record, verify_message
+from tests.fakes import FakeClock, FakeResolver
+from tests.service.queue.sink import Sink, running_sinks
+from tests.service.server_harness import PASSWORD, RunningServer, free_port, running_server
+
+MESSAGE = (
+    b"From: alice@example.org\r\nTo: friend@remote.test\r\nSubject: hi\r\nMessage-ID: <m1@example.org>\r\n"
+    b"\r\nHello.\r\n"
+)
+
+
+@pytest.fixture
+def sink_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def resolver() -> FakeResolver:
+    return FakeResolver(
+        mx_records={"remote.test": [(10, "mx1.remote.test"), (20, "mx2.remote.test")]},
+        a_records={
+            "mx1.remote.test": ["127.0.0.2"],
+            "mx2.remote.test": ["127.0.0.3"],
+            "bare.test": ["127.0.0.4"],
+        },
+        missing={"nowhere.test"},
+    )
+
+
+@pytest.fixture
+async def server(
+    tmp_path: Path, sink_port: int, resolver: FakeResolver, clock: FakeClock
+) -> AsyncIterator[RunningServer]:
+    overrides = {"queue.remote_port": sink_port, "queue.connect_timeout": 2}
+    async with running_server(tmp_path, overrides, resolver=resolver, clock=clock) as running:
+        yield running
+
+
+async def submit(
+    server: RunningServer, recipients: list[str], message: bytes = MESSAGE, **options: object
+) -> None:
+    def send() -> None:
+        with smtplib.SMTP_SSL("127.0.0.1", server.ports["submissions"], context=server.client_tls) as client:
+            client.login("alice@example.org", PASSWORD)
+            client.sendmail("alice@example.org", recipients, message, **options)  # type: ignore[arg-type]
+
+    await asyncio.to_thread(send)
+
+
+async def settle(server: RunningServer) -> None:
+    """Run queue passes until nothing due is left for now."""
+    worker = server.services.queue
+    assert worker is not None
+    for _ in range(500):
+        if worker.busy:  # the server's own worker may be on it already
+            await asyncio.sleep(0.01)
+            continue
+        if not await worker.process_due() and not worker.busy:
+            return
+    raise AssertionError("the queue did not settle")
+
+
+async def inbox(server: RunningServer, user: str = "alice") -> list[bytes]:
+    store = server.store
+    account = await store.get_account(f"{user}@example.org")
+    assert account is not None
+    box = await store.get_mailbox(account.id, "INBOX")
+    return [
+        await store.read_blob(r.blob_id, 0, r.size) for r in await store.load_messages(box.id, [(1, 1 << 30)])
+    ]
+
+
+async def test_message_goes_to_the_preferred_mx_byte_exact_and_leaves_the_queue(
+    server: RunningServer, sink_port: int
+) -> None:
+    async with running_sinks(sink_port, {"127.0.0.2": Sink(), "127.0.0.3": Sink()}) as sinks:
+        await submit(server, ["friend@remote.test"])
+        await settle(server)
+    (got,) = sinks["127.0.0.2"].received
+    assert got.sender == "alice@example.org" and got.recipients == ["friend@remote.test"]
+    assert got.data.endswith(MESSAGE)
+    assert not got.data.startswith(b"Return-Path:")  # that header belongs to final delivery only
+    assert sinks["127.0.0.3"].received == []
+    assert await server.store.count_queued() == 0
+
+
+async def test_unreachable_first_mx_falls_back_to_the_second(server: RunningServer, sink_port: int) -> None:
+    async with running_sinks(sink_port, {"127.0.0.3": Sink()}) as sinks:
+        await submit(server, ["friend@remote.test"])
+        await settle(server)
+    assert len(sinks["127.0.0.3"].received) == 1
+
+
+async def test_domain_without_mx_uses_its_address(server: RunningServer, sink_port: int) -> None:
+    async with running_sinks(sink_port, {"127.0.0.4": Sink()}) as sinks:
+        await submit(server, ["someone@bare.test"])
+        await settle(server)
+    assert len(sinks["127.0.0.4"].received) == 1
+
+
+async def test_temporary_failure_is_retried_later_then_delivered(
+    server: RunningServer, sink_port: int, clock: FakeClock
+) -> None:
+    first = Sink(behaviour="defer")
+    async with running_sinks(sink_port, {"127.0.0.2": first, "127.0.0.3": Sink(behaviour="defer")}):
+        await submit(server, ["friend@remote.test"])
+        await settle(server)
+    (entry,) = await server.store.load_queue()
+    (state,) = entry.recipients
+    assert state.status == "deferred" and state.attempts == 1 and "451 4.3.0" in (state.last_reply or "")
+    assert 0 <= state.next_attempt - clock.now <= 60  # the first retry interval
+    async with running_sinks(sink_port, {"127.0.0.2": Sink(), "127.0.0.3": Sink()}) as sinks:
+        await settle(server)  # not due yet: nothing happens
+        assert sinks["127.0.0.2"].received == []
+        clock.advance(61)
+        await settle(server)
+    assert len(sinks["127.0.0.2"].received) == 1
+    assert await server.store.count_queued() == 0
+
+
+async def test_permanent_failure_bounces_to_the_local_sender(server: RunningServer, sink_port: int) -> None:
+    async with running_sinks(sink_port, {"127.0.0.2": Sink(behaviour="refuse")}):
+        await submit(server, ["friend@remote.test"])
+        await settle(server)
+    assert await server.store.count_queued() == 0
+    (bounce,) = await inbox(server)
+    report = email.message_from_bytes(
+        bounce.split(b"\r\n", 2)[2] if bounce.startswith(b"Return-Path") else bounce
+    )
+    assert report.get_content_type() == "multipart/report"
+    assert b"Final-Recipient: rfc822;friend@remote.test" in bounce.replace(b"; ", b";")
+    assert b"550 5.1.1 no such user" in bounce
+    assert b"Action: failed" in bounce
+
+
+async def test_nxdomain_and_null_mx_bounce_at_once(server: RunningServer, resolver: FakeResolver) -> None:
+    resolver.mx_records["nullmx.test"] = [(0, ".")]
+    await submit(server, ["x@nowhere.test", "y@nullmx.test"])
+    await settle(server)
+    (bounce,) = await inbox(server)
+    assert b"x@nowhere.test" in bounce and b"y@nullmx.test" in bounce
+    assert b"5.1.10" in bounce and b"5.1.2" in bounce
+    assert await server.store.count_queued() == 0
+
+
+async def test_dns_failure_defers(server: RunningServer, resolver: FakeResolver) -> None:
+    resolver.failing.add("flaky.test")
+    await submit(server, ["x@flaky.test"])
+    await settle(server)
+    (entry,) = await server.store.load_queue()
+    assert entry.recipients[0].status == "deferred"
+
+
+async def test_message_expires_after_the_queue_lifetime_and_bounces(
+    server: RunningServer, sink_port: int, clock: FakeClock
+) -> None:
+    async with running_sinks(
+        sink_port, {"127.0.0.2": Sink(behaviour="defer"), "127.0.0.3": Sink(behaviour="defer")}
+    ):
+        await submit(server, ["friend@remote.test"])
+        await settle(server)
+        clock.advance(server.config.queue.lifetime + 1)
+        await settle(server)
+    assert await server.store.count_queued() == 0
+    bounces = await inbox(server)
+    assert any(b"4.4.7" in b and b"Action: failed" in b for b in bounces)
+
+
+async def test_delay_warning_is_sent_once(server: RunningServer, sink_port: int, clock: FakeClock) -> None:
+    sinks = {"127.0.0.2": Sink(behaviour="defer"), "127.0.0.3": Sink(behaviour="defer")}
+    async with running_sinks(sink_port, sinks):
+        await submit(server, ["friend@remote.test"])
+        await settle(server)
+        for _ in range(3):
+            clock.advance(server.config.queue.delay_warning)
+            await settle(server)
+    warnings = [b for b in await inbox(server) if b"Action: delayed" in b]
+    assert len(warnings) == 1
+    assert await server.store.count_queued() == 1
+
+
+async def test_utf8_message_to_a_server_without_smtputf8_bounces_with_5_6_7(
+    server: RunningServer, sink_port: int
+) -> None:
+    message = "From: alice@example.org\r\nTo: jörg@remote.test\r\nSubject: Grüße\r\n\r\nHallo\r\n".encode()
+    plain = {"127.0.0.2": Sink(smtputf8=False), "127.0.0.3": Sink(smtputf8=False)}
+    async with running_sinks(sink_port, plain) as sinks:
+        await submit(server, ["jörg@remote.test"], message, mail_options=["SMTPUTF8"])
+        await settle(server)
+    assert sinks["127.0.0.2"].received == []
+    (bounce,) = await inbox(server)
+    assert b"5.6.7" in bounce
+
+
+async def test_stalled_server_times_out_and_defers(
+    tmp_path: Path, sink_port: int, resolver: FakeResolver
+) -> None:
+    overrides = {"queue.remote_port": sink_port, "queue.connect_timeout": 1}
+    async with running_server(tmp_path, overrides, resolver=resolver, clock=FakeClock()) as server:
+        worker = server.services.queue
+        assert worker is not None
+        worker.timeouts = type(worker.timeouts)(connect=1, greeting=1, command=1, data_start=1, data_end=1)
+        stalls = {"127.0.0.2": Sink(behaviour="stall"), "127.0.0.3": Sink(behaviour="drop")}
+        async with running_sinks(sink_port, stalls):
+            await submit(server, ["friend@remote.test"])
+            await settle(server)
+        (entry,) = await server.store.load_queue()
+        assert entry.recipients[0].status == "deferred"
+
+
+async def test_null_sender_mail_never_bounces(server: RunningServer, sink_port: int) -> None:
+    def send() -> None:
+        with smtplib.SMTP_SSL("127.0.0.1", server.ports["submissions"], context=server.client_tls) as client:
+            client.login("alice@example.org", PASSWORD)
+            client.sendmail("", ["friend@remote.test"], MESSAGE)
+
+    async with running_sinks(sink_port, {"127.0.0.2": Sink(behaviour="refuse")}):
+        await asyncio.to_thread(send)
+        await settle(server)
+    assert await inbox(server) == []
+    assert await server.store.count_queued() == 0
+
+
+async def test_outgoing_mail_is_dkim_signed_and_verifies_at_the_receiver(
+    server: RunningServer, sink_port: int, tmp_path: Path
+) -> None:
+    async with running_sinks(sink_port, {"127.0.0.2": Sink()}) as sinks:
+        await submit(server, ["friend@remote.test"])
+        await settle(server)
+    (got,) = sinks["127.0.0.2"].received
+    assert got.data.startswith(b"DKIM-Signature: ")
+    key = (tmp_path / "dkim" / "example.org.kittiwake.key").read_bytes()
+    receiver_dns = FakeResolver(
+        txt_records={"kittiwake._domainkey.example.org": [public_key_record(key).encode()]}
+    )
+    (result,) = await verify_message(got.data, receiver_dns)
+    assert (result.domain, result.result) == ("example.org", "pass")
