@@ -10,7 +10,7 @@ from kittiwake.config import Config
 from kittiwake.delivery.router import Router
 from kittiwake.mail.address import parse_address_list
 from kittiwake.mail.headers import first_field, parse_header_fields
-from kittiwake.mailauth.dkim import sign_message
+from kittiwake.mailauth.dkim import DkimSigningError, sign_message
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,15 @@ class DkimSigner:
         key = self._key(domain) if domain else None
         if domain is None or key is None:
             return message
-        header: bytes = await asyncio.to_thread(
-            sign_message, message, domain=domain, selector=self._selector, private_key_pem=key
-        )
+        try:
+            header: bytes = await asyncio.to_thread(
+                sign_message, message, domain=domain, selector=self._selector, private_key_pem=key
+            )
+        except DkimSigningError as error:
+            # A message that cannot be signed (no From field, say) still goes out, unsigned: signing is an
+            # assurance for the receiver, not a condition of delivery.
+            log.warning("not DKIM-signing a message from <%s>: %s", sender, error)
+            return message
         return header + message
 
     async def _signing_domain(self, message: bytes, sender: str) -> str | None:

@@ -102,7 +102,11 @@ class QueueWorker:
         """One pass over everything due now; returns how many entries were attempted."""
         entries = await self.store.load_queue(due_before=int(self.clock()), limit=500)
         entries = [entry for entry in entries if entry.id not in self._in_progress]
-        await asyncio.gather(*(self.process_entry(entry) for entry in entries))
+        results = await asyncio.gather(*(self.process_entry(entry) for entry in entries), return_exceptions=True)
+        for entry, result in zip(entries, results, strict=True):
+            if isinstance(result, Exception):
+                # Its next attempt was recorded before trying, so it is retried later, not in a loop.
+                log.error("queue_id=%s attempt failed", entry.id, exc_info=result)
         return len(entries)
 
     async def process_entry(self, entry: QueueEntry) -> None:

@@ -22,7 +22,7 @@ class Received:
 @dataclass
 class Sink:
     """`behaviour`: accept | defer (451 at RCPT) | refuse (550 at RCPT) | drop (close after greeting) |
-    stall (never answer EHLO) | greeting554."""
+    stall (never answer EHLO) | stall_after_data (read the message, never answer) | greeting554."""
 
     behaviour: str = "accept"
     smtputf8: bool = True
@@ -30,6 +30,7 @@ class Sink:
     implicit_tls: bool = False
     require_auth: tuple[str, str] | None = None
     received: list[Received] = field(default_factory=list)
+    stalled: list[Received] = field(default_factory=list)  # bodies read, never answered
     connections: int = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -106,9 +107,11 @@ class Sink:
                     if chunk == b".\r\n":
                         break
                     data += chunk[1:] if chunk.startswith(b"..") else chunk
-                self.received.append(
-                    Received(sender=sender, recipients=recipients, data=bytes(data), tls=tls, auth=auth)
-                )
+                got = Received(sender=sender, recipients=recipients, data=bytes(data), tls=tls, auth=auth)
+                if self.behaviour == "stall_after_data":
+                    self.stalled.append(got)
+                    await asyncio.sleep(3600)
+                self.received.append(got)
                 writer.write(b"250 2.0.0 queued\r\n")
             elif verb == b"QUIT":
                 writer.write(b"221 bye\r\n")
