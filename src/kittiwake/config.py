@@ -135,6 +135,7 @@ class SmarthostSettings:
     username: str = ""
     password: str = ""
     domains: tuple[str, ...] = ()  # only these recipient domains; empty: all
+    ca_file: str = ""  # PEM of the CA to trust for the smarthost's certificate; "" = the system's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

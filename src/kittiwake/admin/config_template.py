@@ -39,6 +39,7 @@ _NOTES: dict[str, str] = {
     "queue.max_per_destination": "outbound connections to one destination domain",
     "smarthost.host": 'relay outbound mail through this server; "" sends straight to each domain\'s MX',
     "smarthost.tls": '"starttls" (port 587) or "implicit" (port 465)',
+    "smarthost.ca_file": 'CA certificate (PEM) to verify the smarthost with; "" uses the system\'s',
     "smarthost.domains": "relay only mail for these domains through the smarthost; [] means all",
     "log.level": "DEBUG, INFO, WARNING or ERROR",
 }

@@ -67,6 +67,7 @@ class Route:
     require_tls: bool = False
     username: str = ""
     password: str = ""
+    ca_file: str | None = None  # trust this CA instead of the system's when verifying
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,7 +151,7 @@ async def deliver(
 async def _attempt(
     outbound: Outbound, route: Route, host: str, address: str, *, helo_name: str, timeouts: Timeouts
 ) -> dict[str, Outcome]:
-    context = _tls_context(route.verify_tls or route.require_tls or outbound.requiretls)
+    context = _tls_context(route.verify_tls or route.require_tls or outbound.requiretls, route.ca_file)
     try:
         async with asyncio.timeout(timeouts.connect):
             reader, writer = await asyncio.open_connection(
@@ -174,8 +175,8 @@ async def _attempt(
             await asyncio.wait_for(writer.wait_closed(), 5)
 
 
-def _tls_context(verify: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context()
+def _tls_context(verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file)
     if not verify:
         # Opportunistic TLS (RFC 3207 §4.1, RFC 7435): encrypt, but an unverifiable certificate is still
         # better than plaintext, which is what refusing it would lead to.

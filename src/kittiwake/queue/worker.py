@@ -102,7 +102,9 @@ class QueueWorker:
         """One pass over everything due now; returns how many entries were attempted."""
         entries = await self.store.load_queue(due_before=int(self.clock()), limit=500)
         entries = [entry for entry in entries if entry.id not in self._in_progress]
-        results = await asyncio.gather(*(self.process_entry(entry) for entry in entries), return_exceptions=True)
+        results = await asyncio.gather(
+            *(self.process_entry(entry) for entry in entries), return_exceptions=True
+        )
         for entry, result in zip(entries, results, strict=True):
             if isinstance(result, Exception):
                 # Its next attempt was recorded before trying, so it is retried later, not in a loop.
@@ -138,7 +140,7 @@ class QueueWorker:
         await self.store.schedule_queue_attempt(entry.id, [r.address for r in due], retry_at)
         groups: dict[str, list[QueueRecipientState]] = defaultdict(list)
         for recipient in due:
-            groups[recipient.address.rpartition("@")[2].lower()].append(recipient)
+            groups[self._destination(recipient.address.rpartition("@")[2].lower())].append(recipient)
         message = await self._message(entry)
         results = await asyncio.gather(
             *(
@@ -186,9 +188,17 @@ class QueueWorker:
                 and route.hosts == (self.config.smarthost.host,),
             )
 
-    async def _route(self, domain: str) -> Route | Outcome:
+    def _uses_smarthost(self, domain: str) -> bool:
         smarthost = self.config.smarthost
-        if smarthost.host and (not smarthost.domains or domain in smarthost.domains):
+        return bool(smarthost.host) and (not smarthost.domains or domain in smarthost.domains)
+
+    def _destination(self, domain: str) -> str:
+        """Recipients with one destination share a transaction: a domain, or the smarthost for all it takes."""
+        return f"[{self.config.smarthost.host}]" if self._uses_smarthost(domain) else domain
+
+    async def _route(self, destination: str) -> Route | Outcome:
+        smarthost = self.config.smarthost
+        if destination == f"[{smarthost.host}]":
             return Route(
                 hosts=(smarthost.host,),
                 port=smarthost.port,
@@ -197,8 +207,9 @@ class QueueWorker:
                 require_tls=True,  # credentials never go out in plaintext
                 username=smarthost.username,
                 password=smarthost.password,
+                ca_file=str(self.config.path(smarthost.ca_file)) if smarthost.ca_file else None,
             )
-        return await find_route(domain, self.resolver, self.config.queue.remote_port)
+        return await find_route(destination, self.resolver, self.config.queue.remote_port)
 
     async def _finish(self, entry: QueueEntry, outcomes: dict[str, Outcome], now: float) -> None:
         states = {r.address: r for r in entry.recipients}

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import email
 import smtplib
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 from kittiwake.mailauth.dkim import public_key_record, verify_message
 from tests.fakes import FakeClock, FakeResolver
 from tests.service.queue.sink import Sink, running_sinks
-from tests.service.server_harness import PASSWORD, RunningServer, free_port, running_server
+from tests.service.server_harness import PASSWORD, RunningServer, free_port, free_ports, running_server
 
 MESSAGE = (
     b"From: alice@example.org\r\nTo: friend@remote.test\r\nSubject: hi\r\nMessage-ID: <m1@example.org>\r\n"
@@ -252,3 +254,35 @@ async def test_outgoing_mail_is_dkim_signed_and_verifies_at_the_receiver(
     )
     (result,) = await verify_message(got.data, receiver_dns)
     assert (result.domain, result.result) == ("example.org", "pass")
+
+
+@pytest.mark.parametrize("mode", ["implicit", "starttls"])
+async def test_smarthost_gets_everything_over_verified_tls_with_auth(
+    tmp_path: Path, resolver: FakeResolver, mode: str
+) -> None:
+    ca = trustme.CA()
+    certificate = ca.issue_cert("localhost")
+    relay_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(relay_tls)
+    ca.cert_pem.write_to_path(str(tmp_path / "relay-ca.pem"))
+    (relay_port,) = free_ports(1)
+    overrides: dict[str, object] = {
+        "smarthost.host": "localhost",
+        "smarthost.port": relay_port,
+        "smarthost.tls": mode,
+        "smarthost.username": "relay-user",
+        "smarthost.password": "relay-secret",
+        "smarthost.ca_file": str(tmp_path / "relay-ca.pem"),
+    }
+    relay = Sink(
+        starttls=relay_tls, implicit_tls=mode == "implicit", require_auth=("relay-user", "relay-secret")
+    )
+    async with running_server(tmp_path / "site", overrides, resolver=resolver, clock=FakeClock()) as server:
+        async with running_sinks(relay_port, {"127.0.0.1": relay}):
+            await submit(server, ["friend@remote.test", "other@bare.test"])
+            await settle(server)
+    assert len(relay.received) == 1
+    (got,) = relay.received
+    assert sorted(got.recipients) == ["friend@remote.test", "other@bare.test"]  # one transaction for both
+    assert got.tls and got.auth == "relay-user"
+    assert ("MX", "remote.test") not in resolver.queries  # the smarthost replaces MX routing

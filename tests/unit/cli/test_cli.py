@@ -183,3 +183,36 @@ def test_console_script_and_python_dash_m_agree() -> None:
     from_script = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
     assert from_script.returncode == 0 and from_script.stdout.startswith("kittiwake ")
     assert from_script.stdout == kittiwake("--version").stdout
+
+
+def test_queue_list_show_retry_flush_and_delete(installed: Path) -> None:
+    import asyncio
+
+    from kittiwake.store.interface import QueuedRecipient, QueueRequest
+    from kittiwake.store.sqlite import SqliteStore
+
+    async def enqueue() -> None:
+        store = await SqliteStore.open(installed.parent / "data", recover=False)
+        request = QueueRequest(
+            queue_id="Q1TEST",
+            sender="carol@example.org",
+            recipients=(
+                QueuedRecipient(address="x@elsewhere.net"),
+                QueuedRecipient(address="y@elsewhere.net"),
+            ),
+        )
+        await store.enqueue(request, await store.save_blob(b"Subject: q\r\n\r\nbody\r\n"), 19)
+        await store.close()
+
+    asyncio.run(enqueue())
+    config = str(installed)
+    listing = kittiwake("-c", config, "queue", "list").stdout
+    assert "Q1TEST" in listing and "<carol@example.org>" in listing and "2/2 waiting" in listing
+    shown = kittiwake("-c", config, "queue", "show", "Q1TEST").stdout
+    assert "<x@elsewhere.net>  pending  attempts 0" in shown and "<y@elsewhere.net>" in shown
+    assert "2 recipient(s)" in kittiwake("-c", config, "queue", "retry", "Q1TEST").stdout
+    assert "2 recipient(s)" in kittiwake("-c", config, "queue", "flush").stdout
+    assert kittiwake("-c", config, "queue", "delete", "Q1TEST").returncode == 0
+    assert "the queue is empty" in kittiwake("-c", config, "queue", "list").stdout
+    missing = kittiwake("-c", config, "queue", "show", "Q1TEST")
+    assert missing.returncode == 1 and "no queued message" in missing.stderr
