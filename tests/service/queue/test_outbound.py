@@ -277,10 +277,13 @@ async def test_smarthost_gets_everything_over_verified_tls_with_auth(
     relay = Sink(
         starttls=relay_tls, implicit_tls=mode == "implicit", require_auth=("relay-user", "relay-secret")
     )
-    async with running_server(tmp_path / "site", overrides, resolver=resolver, clock=FakeClock()) as server:
-        async with running_sinks(relay_port, {"127.0.0.1": relay}):
-            await submit(server, ["friend@remote.test", "other@bare.test"])
-            await settle(server)
+    site = tmp_path / "site"
+    async with (
+        running_server(site, overrides, resolver=resolver, clock=FakeClock()) as server,
+        running_sinks(relay_port, {"127.0.0.1": relay}),
+    ):
+        await submit(server, ["friend@remote.test", "other@bare.test"])
+        await settle(server)
     assert len(relay.received) == 1
     (got,) = relay.received
     assert sorted(got.recipients) == ["friend@remote.test", "other@bare.test"]  # one transaction for both
