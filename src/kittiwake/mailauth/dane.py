@@ -7,21 +7,25 @@ trust anchor among the certificates the server sends, the chain from the server 
 and the server certificate must carry the MX host name (§3.1.2, §3.2). PKIX-TA(0) and PKIX-EE(1) are
 unusable for SMTP (§3.1.3), as are unknown selectors and matching types.
 
-DNSSEC is what makes any of this worth more than opportunistic TLS: TLSA records are only to be believed
-when the resolver validated them (§2.1, the AD bit). `Resolver.tlsa` does not say whether an answer was
-validated, so callers must apply DANE only when they know it was (a validating resolver on the same host,
-configured to answer nothing unvalidated); otherwise an attacker on the path could forge the records.
+DNSSEC is what makes any of this worth more than opportunistic TLS: TLSA records count only when the
+resolver validated them (§2.1, the AD bit); records from an unsigned zone are ignored, and a forged answer
+would let an attacker on the path choose the certificate. `Resolver.tlsa` does not yet say whether an
+answer was validated, so DANE must be applied only where the caller knows it was. A validating resolver
+alone is not enough: it turns forged answers into failures but still passes on unsigned ones.
 
-Limits: Python's ssl module (before 3.13) shows only the server's certificate, not the chain it sent, so
-DANE-TA(2) can be checked only when the caller has the chain by some other means; DANE-EE(3), the usage
-RFC 7672 §3.1.3 recommends, needs only the server certificate. A trust anchor given as a public key that the
-server leaves out of its chain is not supported, nor are TLSA names reached through CNAMEs (§2.2.3).
+Limits: Python's ssl module gives the chain the server sent only from 3.13 on (`get_unverified_chain`).
+`presented_chain` falls back on the same call of the interpreter's `_ssl` object, present since 3.10, and
+then on the server certificate alone, with which only DANE-EE(3) (the usage RFC 7672 §3.1.3 recommends)
+can pass. A trust anchor published as a public key and left out of the chain by the server is not
+supported, nor are TLSA names reached through CNAMEs (§2.2.3).
 """
 
 from __future__ import annotations
 
+import _ssl
 import hashlib
 import itertools
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,7 +72,7 @@ async def tlsa_for(host: str, port: int, resolver: Resolver) -> list[Tlsa] | Non
     """The TLSA records of `_<port>._tcp.<host>`: empty when there are none, None when the lookup failed.
 
     Callers must apply them only when the answer was DNSSEC-validated (see the module docstring). A failed
-    lookup for a host in a signed zone makes the host unusable (RFC 7672 §2.2.1): try the next one."""
+    lookup for a host in a signed zone makes the host unusable (RFC 7672 §2.1.1): try the next one."""
     name = f"_{port}._tcp.{host.rstrip('.')}"
     try:
         records = await resolver.tlsa(name)
@@ -88,6 +92,22 @@ def dane_requirement(records: Sequence[Tlsa]) -> DaneRequirement:
     if not records:
         return "none"
     return "authenticate" if any(record.usable for record in records) else "encrypt"
+
+
+def presented_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> list[bytes]:
+    """The certificates the server sent, its own first, as DER; only its own when the chain is out of reach.
+
+    Works with verification off (CERT_NONE), as DANE connections are made: the TLSA records do the
+    verifying."""
+    public = getattr(ssl_object, "get_unverified_chain", None)  # Python 3.13 and later
+    if public is not None:
+        return [bytes(der) for der in public()]
+    internal = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    chain = internal() if internal is not None else None
+    if chain:
+        return [certificate.public_bytes(_ssl.ENCODING_DER) for certificate in chain]
+    der = ssl_object.getpeercert(binary_form=True)
+    return [der] if der else []
 
 
 def _selected(certificate_der: bytes, certificate: x509.Certificate | None, selector: int) -> bytes | None:
@@ -138,9 +158,9 @@ def verify_certificate_chain(
         return True
     anchors = [record for record in records if record.usage == USAGE_DANE_TA]
     for depth in range(1, len(der_chain)):
-        matched = any(_matches(record, der_chain[depth], chain[depth]) for record in anchors)
-        if matched and _path_valid(chain[: depth + 1], host, now):
-            return True
+        # The nearest matching anchor decides: a path to a farther one has every check of the nearer one.
+        if any(_matches(record, der_chain[depth], chain[depth]) for record in anchors):
+            return _path_valid(chain[: depth + 1], host, now)
     return False
 
 

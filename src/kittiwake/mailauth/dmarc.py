@@ -109,7 +109,7 @@ def parse_dmarc_record(text: str | bytes) -> DmarcRecord | None:
 
 
 def _parse_tags(text: str) -> dict[str, str]:
-    """A tag-list (RFC 7489 §6.4, after RFC 6376 §3.2); names are case-insensitive, the first of a pair wins."""
+    """A tag-list (RFC 7489 §6.4 after RFC 6376 §3.2); names ignore case, the first of a pair wins."""
     tags: dict[str, str] = {}
     for spec in text.split(";"):
         name, equals, value = spec.partition("=")
@@ -120,7 +120,7 @@ def _parse_tags(text: str) -> dict[str, str]:
 
 
 def _number(value: str | None, default: int, *, maximum: int) -> int:
-    if value is None or not value.isascii() or not value.isdigit():
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 10:
         return default
     number = int(value)
     return number if number <= maximum else default
@@ -205,6 +205,8 @@ async def evaluate(
         domain = normalize_domain(from_header_domain.rstrip("."))
     except AddressError as error:
         return unusable_from_verdict(f"bad From domain: {error}")
+    if domain.startswith("["):
+        return unusable_from_verdict("From domain is an address literal")
     try:
         found = await discover_policy(domain, resolver)
     except DnsError as error:
@@ -299,7 +301,7 @@ def _aligned(identifier: str | None, from_domain: str, mode: Alignment) -> bool:
 async def _applicable_policy(
     domain: str, record_domain: str, record: DmarcRecord, resolver: Resolver
 ) -> Policy:
-    """p= for the domain that published it; for a subdomain sp=, or np= (RFC 9091) if the name does not exist."""
+    """p= for the domain that published it; for a subdomain sp=, or np= (RFC 9091) if it does not exist."""
     if record_domain == domain:
         return record.policy
     if record.nonexistent_policy is not None and await _does_not_exist(domain, resolver):

@@ -238,6 +238,8 @@ class StsPolicyCache:
             key = normalize_domain(domain.rstrip("."))
         except AddressError:
             return None
+        if key.startswith("["):
+            return None  # an address literal names no domain to publish a policy
         cached = self._entries.get(key)
         if cached is not None and cached.expires <= now:
             del self._entries[key]

@@ -2,10 +2,11 @@
 
 A receiving server records what it checked as one field, `Authentication-Results: <authserv-id>; <method
 results>`. RFC 8601 §5 requires a border server to remove fields that carry its own authserv-id before
-adding its own, since anyone could have written them. Stored messages in kittiwake are never rewritten (the
-trace fields a server adds are a prefix to the bytes received), so two helpers are offered: `find_forged_results`
-gives the byte ranges of such fields so a caller can decide what to do about them (reject, keep a note of
-them, or copy the message without them), and `remove_our_results` returns a copy without them.
+adding its own, since anyone could have written them. Stored messages in kittiwake are never rewritten
+(the trace fields a server adds are a prefix to the bytes received), so two helpers are offered:
+`find_forged_results` gives the byte ranges of such fields so a caller can decide what to do about them
+(reject, keep a note of them, or copy the message without them), and `remove_our_results` returns a copy
+without them.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def spf_result(result: str, mail_from: str, *, helo: bool = False) -> MethodResu
 
 
 def dkim_result(result: str, *, domain: str, selector: str, signature_prefix: str) -> MethodResult:
-    """RFC 8601 §2.7.1 and RFC 6008: header.d, header.s and the first characters of b= tell signatures apart."""
+    """RFC 8601 §2.7.1, RFC 6008: header.d, header.s and the start of b= tell the signatures apart."""
     properties = (("header.d", domain), ("header.s", selector), ("header.b", signature_prefix[:8]))
     return MethodResult(method="dkim", result=result, properties=tuple((p, v) for p, v in properties if v))
 
@@ -95,7 +96,7 @@ def build_authentication_results(authserv_id: str, results: Sequence[MethodResul
 def _words(result: MethodResult) -> Iterator[str]:
     yield f"{result.method}={result.result}"
     if result.comment:
-        yield "(" + _COMMENT_UNSAFE.sub(" ", result.comment).strip() + ")"
+        yield "(" + " ".join(_COMMENT_UNSAFE.sub(" ", result.comment).split()) + ")"
     for name, value in result.properties:
         yield f"{name}={_value(value)}"
 
@@ -161,7 +162,7 @@ def _field_ranges(block: bytes) -> Iterator[tuple[bytes, int, int]]:
 
 
 def _authserv_id(field: bytes) -> str | None:
-    """The authserv-id of an Authentication-Results field (RFC 8601 §2.2), case-folded; None if unreadable."""
+    """The authserv-id of an Authentication-Results field (RFC 8601 §2.2), case-folded, or None."""
     text = field.decode("utf-8", "surrogateescape")
     position = skip_cfws(text, text.index(":") + 1)
     if text.startswith('"', position):

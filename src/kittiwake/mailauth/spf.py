@@ -23,6 +23,8 @@ from kittiwake.mailauth.spf_record import (
     is_spf_record,
     parse_explanation,
     parse_spf_record,
+    query_name,
+    truncate_name,
     uses_letter,
 )
 from kittiwake.resolver import DnsError, NoSuchDomain, Resolver
@@ -46,8 +48,6 @@ MAX_DNS_TERMS = 10
 MAX_NAMES_PER_ANSWER = 10
 MAX_VOID_LOOKUPS = 2
 TIME_BUDGET = 20.0
-# RFC 7208 §7.3: an expanded name longer than this loses labels from the left.
-MAX_DOMAIN_LENGTH = 253
 
 _QUALIFIER_RESULTS: dict[str, SpfResultCode] = {"+": "pass", "-": "fail", "?": "neutral", "~": "softfail"}
 _T = TypeVar("_T")
@@ -73,11 +73,12 @@ class _TempError(Exception):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Outcome:
     result: SpfResultCode
     mechanism: str | None = None
-    explanation: str | None = None
+    # RFC 7208 §6.2: the record, and its domain, whose exp= may explain a "fail".
+    explained_by: tuple[SpfRecord, str] | None = None
 
 
 async def check_host(
@@ -109,9 +110,10 @@ async def check_host(
         receiver=receiver or "unknown",
         now=time.time() if now is None else now,
     )
+    deadline = asyncio.get_running_loop().time() + time_budget
     try:
-        async with asyncio.timeout(time_budget):
-            outcome = await evaluation.check_host(domain, explain=True)
+        async with asyncio.timeout_at(deadline):
+            outcome = await evaluation.check_host(domain)
     except _PermError as error:
         return SpfResult(result="permerror", domain=domain, lookups=evaluation.lookups, problem=str(error))
     except _TempError as error:
@@ -122,7 +124,7 @@ async def check_host(
     return SpfResult(
         result=outcome.result,
         domain=domain,
-        explanation=outcome.explanation,
+        explanation=await evaluation.explanation(outcome, deadline),
         mechanism=outcome.mechanism,
         lookups=evaluation.lookups,
     )
@@ -188,23 +190,7 @@ def _identity_domain(domain: str) -> str | None:
             name = normalize_domain(name)
         except AddressError:
             return None
-    return _query_name(name)
-
-
-def _query_name(name: str) -> str | None:
-    """A name fit for a DNS query (RFC 1035 §2.3.4 label and name lengths), without its final dot."""
-    name = name.removesuffix(".")
-    labels = name.split(".")
-    if len(name) > MAX_DOMAIN_LENGTH or not all(0 < len(label) <= 63 for label in labels):
-        return None
-    return name
-
-
-def _truncate(name: str) -> str:
-    # RFC 7208 §7.3: drop labels from the left until the name fits in 253 characters.
-    while len(name.removesuffix(".")) > MAX_DOMAIN_LENGTH and "." in name:
-        name = name.partition(".")[2]
-    return name
+    return query_name(name)
 
 
 def _is_within(name: str, target: str) -> bool:
@@ -227,23 +213,22 @@ class _Evaluation:
     lookups: int = 0
     voids: int = 0
 
-    async def check_host(self, domain: str, *, explain: bool) -> _Outcome:
+    async def check_host(self, domain: str) -> _Outcome:
         name = _identity_domain(domain)
         if name is None:
-            return _Outcome("none")
+            return _Outcome(result="none")
         record = await self._record(name)
         if record is None:
-            return _Outcome("none")
+            return _Outcome(result="none")
         for directive in record.directives:
             if await self._matches(directive, name):
                 result = _QUALIFIER_RESULTS[directive.qualifier]
-                # RFC 7208 §6.2: the explanation is looked up only for a final "fail".
-                reason = await self._explain(record, name) if result == "fail" and explain else None
-                return _Outcome(result, directive.text, reason)
+                explained_by = (record, name) if result == "fail" else None
+                return _Outcome(result=result, mechanism=directive.text, explained_by=explained_by)
         if record.redirect is not None:
-            return await self._redirect(record.redirect, name, explain=explain)
+            return await self._redirect(record.redirect, name)
         # RFC 7208 §4.7: no match and no redirect gives "neutral".
-        return _Outcome("neutral")
+        return _Outcome(result="neutral")
 
     async def _record(self, name: str) -> SpfRecord | None:
         # RFC 7208 §4.4: NXDOMAIN gives "none", a failed lookup "temperror".
@@ -266,10 +251,11 @@ class _Evaluation:
         except SpfSyntaxError as error:
             raise _PermError(f"{name}: {error}") from None
 
-    async def _redirect(self, target_spec: MacroString, domain: str, *, explain: bool) -> _Outcome:
+    async def _redirect(self, target_spec: MacroString, domain: str) -> _Outcome:
         self._count_dns_term()
         target = await self._expand_name(target_spec, domain)
-        outcome = await self.check_host(target, explain=explain)
+        # RFC 7208 §6.2: the redirected record's exp= replaces this one's.
+        outcome = await self.check_host(target)
         # RFC 7208 §6.1: a redirect to a domain without an SPF record, or a malformed one, is a permerror.
         if outcome.result == "none":
             raise _PermError(f"redirect={target} has no SPF record")
@@ -285,9 +271,10 @@ class _Evaluation:
         target = domain if directive.domain is None else await self._expand_name(directive.domain, domain)
         if mechanism == "include":
             return await self._include(target)
-        name = _query_name(target)
+        name = query_name(target)
         if name is None:
-            # RFC 7208 §4.8: a target that cannot be queried is treated as one that does not exist.
+            # A target no query can carry (empty or over-long label) counts as a name that does not
+            # exist, as RFC 7208 §4.3 rules for <domain>; §4.8 leaves the case open.
             self._count_void()
             return False
         if mechanism == "exists":
@@ -296,17 +283,22 @@ class _Evaluation:
         if mechanism == "ptr":
             validated = await self._validated_names(count_void=True)
             return any(_is_within(found, name) for found in validated)
+        return await self._matches_address(directive, name)
+
+    async def _matches_address(self, directive: Directive, name: str) -> bool:
+        """RFC 7208 §5.3, §5.4: the client lies within the CIDR prefix of an address of the name or its MXs."""
         prefix = directive.cidr4 if self.ip.version == 4 else directive.cidr6
-        hosts = await self._mx_hosts(name) if mechanism == "mx" else [name]
+        hosts = await self._mx_hosts(name) if directive.mechanism == "mx" else [name]
         for host in hosts:
-            addresses = await self._addresses(host, void=mechanism == "a")
+            addresses = await self._addresses(host, void=directive.mechanism == "a")
             if any(self._in_prefix(address, prefix) for address in addresses):
                 return True
         return False
 
     async def _include(self, target: str) -> bool:
-        outcome = await self.check_host(target, explain=False)
         # RFC 7208 §5.2: an included domain without a record is a permerror; only "pass" matches.
+        # The included record's exp= is never used (§6.2).
+        outcome = await self.check_host(target)
         if outcome.result == "none":
             raise _PermError(f"include:{target} has no SPF record")
         return outcome.result == "pass"
@@ -374,7 +366,7 @@ class _Evaluation:
             raise _PermError(f"more than {MAX_VOID_LOOKUPS} void lookups")
 
     async def _expand_name(self, spec: MacroString, domain: str) -> str:
-        return _truncate(await self._expand(spec, domain))
+        return truncate_name(await self._expand(spec, domain))
 
     async def _expand(self, spec: MacroString, domain: str) -> str:
         ip = self.ip
@@ -404,11 +396,23 @@ class _Evaluation:
             return candidate
         return names[0] if names else "unknown"
 
-    async def _explain(self, record: SpfRecord, domain: str) -> str | None:
-        """RFC 7208 §6.2: any failure fetching or reading the explanation just leaves it out."""
+    async def explanation(self, outcome: _Outcome, deadline: float) -> str | None:
+        """RFC 7208 §6.2: looked up once the result is known, and only for "fail"; a lookup past the
+        time budget leaves it out rather than turning the result into a temperror."""
+        if outcome.result != "fail" or outcome.explained_by is None:
+            return None
+        record, domain = outcome.explained_by
         if record.explanation is None:
             return None
-        name = _query_name(await self._expand_name(record.explanation, domain))
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._explain(record.explanation, domain)
+        except TimeoutError:
+            return None
+
+    async def _explain(self, spec: MacroString, domain: str) -> str | None:
+        """RFC 7208 §6.2: any failure fetching or reading the explanation just leaves it out."""
+        name = query_name(await self._expand_name(spec, domain))
         if name is None:
             return None
         try:

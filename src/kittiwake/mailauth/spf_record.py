@@ -72,6 +72,8 @@ _NETWORK = re.compile(r":(?P<network>[^/]*)(?:/(?P<cidr>[0-9]+))?", re.DOTALL)
 _QNUM = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 _IP4_NETWORK = re.compile(rf"{_QNUM}\.{_QNUM}\.{_QNUM}\.{_QNUM}")
 _IP6_NETWORK = re.compile(r"[0-9a-fA-F:.]+")
+# RFC 7208 §7.3: an expanded name longer than this loses labels from the left.
+MAX_DOMAIN_LENGTH = 253
 # RFC 7208 §12: ip4-cidr-length and ip6-cidr-length allow no leading zeros.
 _CIDR_DIGITS = re.compile(r"0|[1-9][0-9]{0,2}")
 
@@ -267,3 +269,19 @@ def _expand_macro(macro: Macro, values: Mapping[str, str]) -> str:
 
 def uses_letter(macro_string: MacroString, letter: str) -> bool:
     return any(isinstance(token, Macro) and token.letter == letter for token in macro_string)
+
+
+def query_name(name: str) -> str | None:
+    """A name fit for a DNS query (RFC 1035 §2.3.4 label and name lengths), without its final dot."""
+    name = name.removesuffix(".")
+    labels = name.split(".")
+    if len(name) > MAX_DOMAIN_LENGTH or not all(0 < len(label) <= 63 for label in labels):
+        return None
+    return name
+
+
+def truncate_name(name: str) -> str:
+    # RFC 7208 §7.3: drop labels from the left until the name fits in 253 characters.
+    while len(name.removesuffix(".")) > MAX_DOMAIN_LENGTH and "." in name:
+        name = name.partition(".")[2]
+    return name

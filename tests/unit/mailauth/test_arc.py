@@ -171,6 +171,21 @@ async def test_more_than_fifty_sets_fail_without_lookups(resolver: FakeResolver)
     assert resolver.queries == []
 
 
+async def test_flood_of_message_signatures_fails_without_lookups(resolver: FakeResolver) -> None:
+    signatures = b"".join(
+        b"ARC-Message-Signature: i=1; a=rsa-sha256; d=d%d.example; s=arc; h=from; bh=AA; b=AA\r\n" % n
+        for n in range(3 * MAX_INSTANCES + 1)
+    )
+    result = await verify_arc(signatures + MESSAGE, resolver)
+    assert result.result == "fail"
+    assert resolver.queries == []
+
+
+async def test_huge_instance_number_fails(resolver: FakeResolver) -> None:
+    seal = b"ARC-Seal: i=" + b"9" * 5000 + b"; cv=none; a=rsa-sha256; d=lists.example; s=arc; b=AAAA\r\n"
+    assert (await verify_arc(seal + MESSAGE, resolver)).result == "fail"
+
+
 async def test_resealing_a_failed_chain_records_cv_fail(rsa_key: bytes, resolver: FakeResolver) -> None:
     message = second_hop(first_hop(rsa_key), rsa_key, chain="fail")
     assert b"ARC-Seal: i=2; cv=fail;" in message
@@ -269,7 +284,7 @@ def test_seal_of_existing_chain_needs_an_arc_result(rsa_key: bytes) -> None:
                 b";",
                 b"=",
             ]
-        )  # fmt: skip
+        )
         | st.binary(max_size=20),
         max_size=30,
     )

@@ -409,6 +409,13 @@ async def test_domain_is_looked_up_and_fetched_in_lower_case_a_labels() -> None:
     assert fetcher.fetched == ["xn--bcher-kva.example"]
 
 
+@pytest.mark.parametrize("domain", ["[192.0.2.1]", "bad domain", ""])
+async def test_address_literal_or_invalid_domain_has_no_policy(domain: str) -> None:
+    resolver = FakeResolver()
+    assert await StsPolicyCache().get_policy(domain, resolver, FakeFetcher({}), 1.0) is None
+    assert resolver.queries == []
+
+
 async def test_policies_are_cached_per_domain() -> None:
     cache = StsPolicyCache()
     resolver = FakeResolver(

@@ -525,8 +525,19 @@ class FetchResponse:
         return head
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prebuilt:
+    """Untagged responses already rendered to bytes, for fast paths that format many lines at once."""
+
+    data: bytes
+
+    def serialize(self) -> bytes:
+        return self.data
+
+
 Response = (
-    Tagged
+    Prebuilt
+    | Tagged
     | UntaggedStatus
     | Continuation
     | Exists
