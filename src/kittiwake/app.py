@@ -26,6 +26,7 @@ from kittiwake.net.tls import TlsContextHolder
 from kittiwake.queue.worker import QueueWorker
 from kittiwake.resolver import DnspythonResolver, Resolver
 from kittiwake.smtpd import server as smtpd_server
+from kittiwake.smtpd.checks import InboundChecks
 from kittiwake.smtpd.policy import Policy
 from kittiwake.store.sqlite import SqliteStore
 
@@ -44,6 +45,8 @@ class Services:
     authenticator: Authenticator
     connections: set[asyncio.Task[None]] = field(default_factory=set)
     queue: QueueWorker | None = None
+    resolver: Resolver = field(default_factory=DnspythonResolver)
+    clock: Callable[[], float] = time.time
 
 
 ServiceFactory = Callable[[Services, str], Handler]
@@ -51,8 +54,14 @@ ServiceFactory = Callable[[Services, str], Handler]
 
 def _smtp(services: Services, name: str) -> Handler:
     policy = Policy(services.store, services.router)
+    checks = None
+    if name == "smtp":
+        config = services.config
+        checks = InboundChecks(
+            config.inbound, services.resolver, config.server.hostname, clock=services.clock
+        )
     return smtpd_server.make_handler(
-        services.config, services.store, policy, services.authenticator, services.tls, name
+        services.config, services.store, policy, services.authenticator, services.tls, name, checks
     )
 
 
@@ -113,11 +122,13 @@ async def run(
         tls=TlsContextHolder(config),
         router=Router(store),
         authenticator=Authenticator(store, passwords or Passwords()),
+        resolver=resolver or DnspythonResolver(config.dns.resolver),
+        clock=clock,
     )
     servers: list[asyncio.Server] = []
     worker = QueueWorker(
         store,
-        resolver or DnspythonResolver(config.dns.resolver),
+        services.resolver,
         config,
         NotificationDelivery(store, services.router),
         clock=clock,

@@ -100,6 +100,22 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InboundSettings:
+    """Checks on mail from other servers (port 25 only)."""
+
+    verify: bool = True  # SPF, DKIM, DMARC, ARC and an Authentication-Results field
+    dmarc_reject: bool = True  # honour p=reject with 550 (quarantine always goes to Junk)
+    trusted_arc_sealers: tuple[str, ...] = ()  # forwarders whose ARC pass overrides a DMARC failure
+    max_verify_size: int = 10485760  # larger messages are not DKIM-checked (their signatures get "neutral")
+    dnsbl_zones: tuple[str, ...] = ()  # e.g. ["zen.spamhaus.org"]; a listed client is refused
+    greylisting: bool = False
+    greylist_delay: int = 300
+    max_messages_per_minute: int = 120  # per client address; 0 = no limit
+    max_connections_per_minute: int = 60  # per client address; 0 = no limit
+    greeting_delay: int = 0  # seconds to wait before the banner; a client that talks first is refused
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImapSettings:
     max_connections: int = 10000
     max_connections_per_ip: int = 50
@@ -155,6 +171,7 @@ class Config:
     dns: DnsSettings = field(default_factory=DnsSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    inbound: InboundSettings = field(default_factory=InboundSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
@@ -178,6 +195,7 @@ SECTIONS: dict[str, type[Any]] = {
     "dns": DnsSettings,
     "storage": StorageSettings,
     "smtp": SmtpSettings,
+    "inbound": InboundSettings,
     "imap": ImapSettings,
     "dkim": DkimSettings,
     "queue": QueueSettings,
@@ -193,6 +211,8 @@ _DURATION_KEYS = {
     "queue.lifetime",
     "queue.delay_warning",
     "queue.connect_timeout",
+    "inbound.greylist_delay",
+    "inbound.greeting_delay",
 }
 
 

@@ -81,20 +81,23 @@ def trace_headers(
     return build_return_path(transaction.sender), received
 
 
-def start_spool(
-    store: Store, transaction: Transaction, client: ClientInfo, hostname: str, *, inline_max: int
-) -> Spool:
-    """A spool that already holds our Return-Path and Received lines; the message bytes follow."""
+async def receive_message(
+    store: Store,
+    transaction: Transaction,
+    spool: Spool,
+    client: ClientInfo,
+    hostname: str,
+    *,
+    auth_results: bytes = b"",
+    junk: bool = False,
+) -> None:
+    """Store and queue the message; returns only once that is durable. Raises on failure (then answer 451).
+
+    Our header fields go in front of what the client sent: Return-Path and Received (RFC 5321 §4.4) and,
+    for mail from other servers, Authentication-Results (RFC 8601). `junk` files it in the Junk mailbox.
+    """
     return_path, received = trace_headers(transaction, client, hostname, datetime.now(UTC))
-    spool = Spool(store, inline_max=inline_max)
-    spool.write(return_path)
-    spool.write(received)
-    return spool
-
-
-async def receive_message(store: Store, transaction: Transaction, spool: Spool, client: ClientInfo) -> None:
-    """Store and queue the message; returns only once that is durable. Raises on failure (then answer 451)."""
-    spooled = await spool.finish()
+    spooled = await spool.finish(return_path + auth_results + received)
     mailbox_ids: list[int] = []
     seen_accounts: set[int] = set()
     remote: list[Recipient] = []
@@ -107,15 +110,14 @@ async def receive_message(store: Store, transaction: Transaction, spool: Spool, 
         for account in route.accounts:
             if account.id not in seen_accounts:
                 seen_accounts.add(account.id)
-                inbox = await store.get_mailbox(account.id, "INBOX")
-                mailbox_ids.append(inbox.id)
+                mailbox_ids.append(await _target_mailbox(store, account.id, junk))
     relay = _queue_request(transaction, remote) if remote else None
     message = IncomingMessage(
         blob=spooled.blob, size=spooled.size, internal_date=int(time.time()), structure=spooled.structure
     )
     await store.deliver(message, mailbox_ids, relay=relay)
     log.info(
-        "accepted queue_id=%s from=<%s> rcpt=%d local=%d relay=%d size=%d tls=%s auth=%s",
+        "accepted queue_id=%s from=<%s> rcpt=%d local=%d relay=%d size=%d tls=%s auth=%s junk=%s",
         transaction.queue_id,
         transaction.sender,
         len(transaction.recipients),
@@ -124,7 +126,16 @@ async def receive_message(store: Store, transaction: Transaction, spool: Spool, 
         spooled.size,
         client.tls_version or "no",
         client.authenticated_as or "-",
+        "yes" if junk else "no",
     )
+
+
+async def _target_mailbox(store: Store, account_id: int, junk: bool) -> int:
+    if junk:
+        for mailbox in await store.list_mailboxes(account_id):
+            if mailbox.special_use == "\\Junk":
+                return mailbox.id
+    return (await store.get_mailbox(account_id, "INBOX")).id
 
 
 def _queue_request(transaction: Transaction, remote: list[Recipient]) -> QueueRequest:

@@ -11,11 +11,11 @@ file go to the page cache and return at once; the fsync, which can wait on the d
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BufferedWriter
 from pathlib import Path
 
-from kittiwake.mail.structure import StructureParser
+from kittiwake.mail.structure import StructureParser, with_prefix
 from kittiwake.mail.structure_codec import dump_structure
 from kittiwake.store.interface import Store
 from kittiwake.store.models import BlobRef
@@ -54,17 +54,53 @@ class Spool:
         self._file.write(self._buffer)
         self._buffer = bytearray()
 
-    async def finish(self) -> SpooledMessage:
-        """Make the bytes durable (inline bytes become durable with the store's commit)."""
-        structure = dump_structure(self._parser.close())
+    def head(self, limit: int) -> bytes:
+        """The first `limit` bytes received (enough for the header block of the message)."""
         if self._file is None:
-            return SpooledMessage(blob=BlobRef(data=bytes(self._buffer)), size=self.size, structure=structure)
+            return bytes(self._buffer[:limit])
+        assert self._path is not None
+        self._file.flush()
+        with open(self._path, "rb") as handle:
+            return handle.read(limit)
+
+    def overwrite(self, offset: int, data: bytes) -> None:
+        """Replace bytes in place, keeping the length (so the parsed structure stays true)."""
+        if self._file is None:
+            self._buffer[offset : offset + len(data)] = data
+            return
+        assert self._path is not None
+        self._file.flush()
+        with open(self._path, "r+b") as handle:
+            handle.seek(offset)
+            handle.write(data)
+
+    def read_all(self, limit: int) -> bytes | None:
+        """The whole message if it has at most `limit` bytes (for checks that need all of it), else None."""
+        if self.size > limit:
+            return None
+        if self._file is None:
+            return bytes(self._buffer)
+        assert self._path is not None
+        self._file.flush()
+        return self._path.read_bytes()
+
+    async def finish(self, prefix: bytes = b"") -> SpooledMessage:
+        """Make the bytes durable (inline bytes become durable with the store's commit).
+
+        `prefix` holds header fields to put in front (trace fields known only now); the stored message is
+        prefix + what was received, and the structure accounts for it without a second parse.
+        """
+        structure = dump_structure(with_prefix(self._parser.close(), len(prefix)))
+        total = len(prefix) + self.size
+        if self._file is None:
+            blob = BlobRef(data=bytes(self._buffer), prefix=prefix)
+            return SpooledMessage(blob=blob, size=total, structure=structure)
         assert self._path is not None
         self._file.close()
-        blob = await self._store.adopt_blob_file(self._path, self.size)
+        adopted = await self._store.adopt_blob_file(self._path, self.size)
         self._file = None
         self._path = None
-        return SpooledMessage(blob=blob, size=self.size, structure=structure)
+        return SpooledMessage(blob=replace(adopted, prefix=prefix), size=total, structure=structure)
 
     def discard(self) -> None:
         """Drop an aborted message; safe to call more than once."""

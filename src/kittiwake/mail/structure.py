@@ -20,7 +20,7 @@ of how the message was split. At `close()` every open frame ends at the end of t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kittiwake.mail.content_headers import ContentHeaders, parse_content_headers
 from kittiwake.mail.envelope import Envelope, parse_envelope
@@ -436,3 +436,27 @@ def parse_structure(data: bytes | bytearray | memoryview) -> MessageStructure:
     parser = StructureParser()
     parser.feed(data)
     return parser.close()
+
+
+def with_prefix(structure: MessageStructure, length: int) -> MessageStructure:
+    """The structure of the same message with `length` bytes of header fields put in front of it.
+
+    Every offset moves by `length`, except the start of the top-level header, which now begins with the
+    added fields: a server adds its trace fields without parsing the message again.
+    """
+    if length == 0:
+        return structure
+    root = _shift_part(structure.root, length)
+    return replace(structure, size=structure.size + length, root=replace(root, header_start=0))
+
+
+def _shift_part(part: BodyPart, delta: int) -> BodyPart:
+    message = part.message
+    return replace(
+        part,
+        header_start=part.header_start + delta,
+        body_start=part.body_start + delta,
+        body_end=part.body_end + delta,
+        children=tuple(_shift_part(child, delta) for child in part.children),
+        message=None if message is None else replace(message, root=_shift_part(message.root, delta)),
+    )

@@ -16,6 +16,7 @@ from kittiwake.net.tls import TlsContextHolder
 from kittiwake.proto.smtp.options import ServerExtensions, ServerLimits
 from kittiwake.proto.smtp.replies import Reply
 from kittiwake.proto.smtp.server import SmtpServerConnection
+from kittiwake.smtpd.checks import EARLY_TALKER_554, InboundChecks
 from kittiwake.smtpd.policy import ListenerKind, Policy
 from kittiwake.smtpd.session import INTERNAL_ERROR_421, SessionSettings, SmtpSession
 from kittiwake.store.interface import Store
@@ -52,6 +53,7 @@ def make_handler(
     authenticator: Authenticator,
     tls: TlsContextHolder,
     name: str,
+    checks: InboundChecks | None = None,
 ) -> Handler:
     """The connection handler of one SMTP listener (name: smtp, submission or submissions)."""
     kind = ListenerKind(name)
@@ -80,12 +82,23 @@ def make_handler(
         log.debug("connect ip=%s service=%s", ip, name)
         session: SmtpSession | None = None
         try:
+            reverse_dns, iprev = None, None
+            if checks is not None:
+                refusal = await checks.refuse_connection(ip)
+                if refusal is None and await checks.early_talker(reader):
+                    log.info("refused ip=%s: talked before the greeting", ip)
+                    refusal = EARLY_TALKER_554
+                if refusal is not None:
+                    writer.write(refusal.serialize())
+                    return
+                reverse_dns, iprev = await checks.reverse_dns(ip)
             if kind is ListenerKind.SUBMISSIONS and not await _implicit_tls(writer, tls.current, settings):
                 return
             info = tls_info(writer.get_extra_info("ssl_object"))
             client = ClientInfo(
                 ip=ip,
                 helo=None,
+                reverse_dns=reverse_dns,
                 tls_version=info.version if info else None,
                 tls_cipher=info.cipher if info else None,
             )
@@ -95,6 +108,7 @@ def make_handler(
             session = SmtpSession(
                 conn, reader, writer, settings=settings, store=store, policy=policy,
                 authenticator=authenticator, tls_context=tls.current if extensions.starttls else None, client=client,
+                checks=checks, iprev=iprev,
             )  # fmt: skip
             await session.run()
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):

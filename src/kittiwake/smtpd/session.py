@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from kittiwake.auth.authenticator import Authenticator, TooManyFailures
-from kittiwake.delivery.inbound import ClientInfo, Recipient, Transaction, receive_message, start_spool
+from kittiwake.delivery.inbound import ClientInfo, Recipient, Transaction, receive_message
 from kittiwake.delivery.spool import Spool
+from kittiwake.delivery.verification import Disposition, Verdicts
 from kittiwake.net.connection import tls_info
 from kittiwake.proto import sasl
 from kittiwake.proto.smtp import events as ev
@@ -32,6 +33,7 @@ from kittiwake.proto.smtp.replies import (
     Reply,
 )
 from kittiwake.proto.smtp.server import SmtpServerConnection
+from kittiwake.smtpd.checks import DMARC_REJECT_550, InboundChecks
 from kittiwake.smtpd.policy import SENDER_NOT_OWNED_553, ListenerKind, Policy
 from kittiwake.store.interface import Store
 from kittiwake.store.models import Account
@@ -67,6 +69,8 @@ class SmtpSession:
         authenticator: Authenticator,
         tls_context: ssl.SSLContext | None,
         client: ClientInfo,
+        checks: InboundChecks | None = None,
+        iprev: str | None = None,
     ) -> None:
         self.conn = conn
         self.reader = reader
@@ -81,6 +85,9 @@ class SmtpSession:
         self.transaction = Transaction()
         self.spool: Spool | None = None
         self.mechanism: sasl.Mechanism | None = None
+        self.checks = checks
+        self.iprev = iprev
+        self.verdicts = Verdicts(iprev=iprev)
 
     async def run(self) -> None:
         """Serve the connection until QUIT, a close by either side, or a timeout."""
@@ -145,10 +152,7 @@ class SmtpSession:
             case ev.Vrfy():
                 conn.send_reply(CANNOT_VRFY_252)  # RFC 5321 §3.5.3: never reveal who has an account
             case ev.DataStart():
-                self.spool = start_spool(
-                    self.store, self.transaction, self.client, self.settings.hostname,
-                    inline_max=self.settings.inline_max,
-                )  # fmt: skip
+                self.spool = Spool(self.store, inline_max=self.settings.inline_max)
                 conn.accept_data()
             case ev.MessageEnd():
                 await self._message_end()
@@ -213,6 +217,14 @@ class SmtpSession:
             log.info("rejected sender=<%s> user=%s: not theirs", event.reverse_path, self.account.address)
             self.conn.send_reply(SENDER_NOT_OWNED_553)
             return
+        if self.checks is not None:
+            refusal = self.checks.message_rate(self.client.ip)
+            if refusal is not None:
+                log.info("rejected sender=<%s> ip=%s: message rate", event.reverse_path, self.client.ip)
+                self.conn.send_reply(refusal)
+                return
+            self.verdicts = Verdicts(iprev=self.iprev)
+            await self.checks.sender(self.verdicts, self.client.ip, event.reverse_path, self.client.helo or "")
         self.transaction = Transaction(sender=event.reverse_path, mail_params=_mail_params(event.params))
         self.conn.send_reply(SENDER_OK_250)
 
@@ -220,12 +232,15 @@ class SmtpSession:
         decision = await self.policy.decide_recipient(
             event.forward_path, authenticated=self.account is not None
         )
-        if decision.reply is not None:
+        refusal = decision.reply
+        if refusal is None and self.checks is not None:
+            refusal = self.checks.greylist(self.client.ip, self.transaction.sender, event.forward_path)
+        if refusal is not None:
             log.info(
                 "rejected rcpt=<%s> from=<%s> ip=%s: %s",
-                event.forward_path, self.transaction.sender, self.client.ip, decision.reply.text,
+                event.forward_path, self.transaction.sender, self.client.ip, refusal.text,
             )  # fmt: skip
-            self.conn.send_reply(decision.reply)
+            self.conn.send_reply(refusal)
             return
         params = event.params
         self.transaction.recipients.append(
@@ -244,7 +259,23 @@ class SmtpSession:
             self.conn.send_reply(LOCAL_ERROR_451)
             return
         try:
-            await receive_message(self.store, self.transaction, spool, self.client)
+            verdict, auth_results = Disposition.INBOX, b""
+            if self.checks is not None:
+                verdict, auth_results = await self.checks.judge(self.verdicts, spool)
+            if verdict is Disposition.REJECT:
+                spool.discard()
+                log.info(
+                    "rejected queue_id=%s from=<%s> ip=%s: DMARC policy of %s",
+                    self.transaction.queue_id, self.transaction.sender, self.client.ip,
+                    self.verdicts.dmarc.domain if self.verdicts.dmarc else "-",
+                )  # fmt: skip
+                self.conn.send_reply(DMARC_REJECT_550)
+                self.transaction = Transaction()
+                return
+            await receive_message(
+                self.store, self.transaction, spool, self.client, self.settings.hostname,
+                auth_results=auth_results, junk=verdict is Disposition.JUNK,
+            )  # fmt: skip
         except Exception:
             # Not a peer error: a store or disk failure. The sender keeps the message and retries.
             log.exception("delivery failed queue_id=%s", self.transaction.queue_id)

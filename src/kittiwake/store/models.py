@@ -136,6 +136,7 @@ class BlobRef:
 
     data: bytes | None = None  # set for small messages kept in the database
     file_name: str | None = None  # set for a file already fsync'd in the blob area
+    prefix: bytes = b""  # header fields the server put in front; the message is prefix + data (or file)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

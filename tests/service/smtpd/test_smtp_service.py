@@ -48,7 +48,8 @@ async def test_mx_delivers_to_a_local_user_with_trace_headers(server: RunningSer
 
     await in_thread(send)
     (stored,) = await inbox_messages(server, "alice")
-    assert stored.startswith(b"Return-Path: <someone@elsewhere.net>\r\nReceived: from client.elsewhere.net")
+    assert stored.startswith(b"Return-Path: <someone@elsewhere.net>\r\nAuthentication-Results: mail.example.org;")
+    assert b"\r\nReceived: from client.elsewhere.net" in stored
     assert stored.endswith(MESSAGE)
     assert b"by mail.example.org with ESMTP" in unfolded(stored)
 
@@ -175,7 +176,7 @@ async def test_large_message_streams_to_a_file_and_reads_back(server: RunningSer
     body = b"".join(
         b"line %d of a large message, padded out to a decent length......\r\n" % i for i in range(40000)
     )
-    message = b"Subject: big\r\n\r\n" + body
+    message = b"From: someone@elsewhere.net\r\nSubject: big\r\n\r\n" + body
 
     def send() -> None:
         with smtplib.SMTP("127.0.0.1", server.ports["smtp"]) as client:

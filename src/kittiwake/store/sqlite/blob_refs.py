@@ -11,8 +11,8 @@ from kittiwake.store.sqlite.writer import Transaction
 
 def insert_blob(tx: Transaction, blob: BlobRef, size: int, refs: int) -> int:
     cursor = tx.conn.execute(
-        "INSERT INTO blobs (size, data, file_name, refs) VALUES (?, ?, ?, ?)",
-        (size, blob.data, blob.file_name, refs),
+        "INSERT INTO blobs (size, data, file_name, refs, prefix) VALUES (?, ?, ?, ?, ?)",
+        (size, blob.data, blob.file_name, refs, blob.prefix or None),
     )
     return int(cursor.lastrowid or 0)
 

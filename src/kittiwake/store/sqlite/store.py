@@ -392,17 +392,22 @@ class SqliteStore:
         return await self._read(lambda c: [self._read_range(c, b, start, end) for b, start, end in ranges])
 
     def _read_range(self, conn: sqlite3.Connection, blob_id: int, start: int, end: int) -> bytes:
-        row = conn.execute("SELECT file_name, size FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+        row = conn.execute("SELECT file_name, size, prefix FROM blobs WHERE id = ?", (blob_id,)).fetchone()
         if row is None:
             raise errors.NotFound(f"message bytes {blob_id} are missing")
-        end = min(end, row[1])
+        file_name, size, prefix = row[0], row[1], row[2] or b""
+        end = min(end, size)
         if start >= end:
             return b""
-        if row[0] is not None:
-            return self.files.read(row[0], start, end)
+        head = prefix[start:end]
+        start, end = max(0, start - len(prefix)), end - len(prefix)
+        if end <= start:
+            return bytes(head)
+        if file_name is not None:
+            return head + self.files.read(file_name, start, end)
         with conn.blobopen("blobs", "data", blob_id, readonly=True) as blob:
             blob.seek(start)
-            return blob.read(end - start)
+            return head + blob.read(end - start)
 
     async def stream_blob(self, blob_id: int, start: int, end: int) -> AsyncIterator[bytes]:
         """The bytes in [start, end), in chunks of at most 64 KiB, never the whole message at once."""

@@ -30,7 +30,7 @@ def verify_store(conn: sqlite3.Connection, files: FileBlobStore) -> list[str]:
 def _check_blobs(conn: sqlite3.Connection, files: FileBlobStore) -> list[str]:
     problems = []
     rows = conn.execute(
-        "SELECT b.id, b.refs, b.size, b.file_name, length(b.data),"
+        "SELECT b.id, b.refs, b.size - coalesce(length(b.prefix), 0), b.file_name, length(b.data),"
         " (SELECT count(*) FROM messages m WHERE m.blob_id = b.id)"
         " + (SELECT count(*) FROM queue_messages q WHERE q.blob_id = b.id)"
         " FROM blobs b"
