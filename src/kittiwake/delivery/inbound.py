@@ -10,6 +10,7 @@ import json
 import logging
 import secrets
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -50,7 +51,7 @@ class Recipient:
 class Transaction:
     """One SMTP mail transaction as the session builds it."""
 
-    queue_id: str = field(default_factory=new_queue_id)
+    queue_id: str = ""  # drawn at MAIL FROM, not for the empty transaction between messages
     sender: str = ""
     mail_params: dict[str, object] = field(default_factory=dict)
     recipients: list[Recipient] = field(default_factory=list)
@@ -130,12 +131,21 @@ async def receive_message(
     )
 
 
+_inbox_ids: weakref.WeakKeyDictionary[Store, dict[int, int]] = weakref.WeakKeyDictionary()
+
+
 async def _target_mailbox(store: Store, account_id: int, junk: bool) -> int:
     if junk:
         for mailbox in await store.list_mailboxes(account_id):
             if mailbox.special_use == "\\Junk":
                 return mailbox.id
-    return (await store.get_mailbox(account_id, "INBOX")).id
+    # An account's INBOX keeps its id for life (it cannot be deleted, and renaming it moves the messages
+    # out, not the mailbox), so it is looked up once. Delivery to a removed account fails in the store.
+    known = _inbox_ids.setdefault(store, {})
+    inbox = known.get(account_id)
+    if inbox is None:
+        inbox = known[account_id] = (await store.get_mailbox(account_id, "INBOX")).id
+    return inbox
 
 
 def _queue_request(transaction: Transaction, remote: list[Recipient]) -> QueueRequest:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kittiwake.store.interface import Store
@@ -35,12 +37,32 @@ def strip_tag(local: str) -> str:
     return base if plus and base else local
 
 
-class Router:
-    """Resolves addresses against the store; the domain list is read once and refreshed on request."""
+ACCOUNT_CACHE_SECONDS = 10.0
 
-    def __init__(self, store: Store) -> None:
+
+class Router:
+    """Resolves addresses against the store; the domain list is read once and refreshed on request.
+
+    Account lookups are remembered for a few seconds: a busy MX asks for the same recipients over and over,
+    and a user added or removed is seen within ACCOUNT_CACHE_SECONDS.
+    """
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._domains: frozenset[str] | None = None
+        self._clock = clock
+        self._accounts: dict[str, tuple[float, Account | None]] = {}
+
+    async def _account(self, address: str) -> Account | None:
+        now = self._clock()
+        cached = self._accounts.get(address)
+        if cached is not None and now - cached[0] < ACCOUNT_CACHE_SECONDS:
+            return cached[1]
+        account = await self._store.get_account(address)
+        if len(self._accounts) > 50_000:
+            self._accounts.clear()
+        self._accounts[address] = (now, account)
+        return account
 
     async def local_domains(self) -> frozenset[str]:
         if self._domains is None:
@@ -75,7 +97,7 @@ class Router:
                 remote.append(address)
             return
         for candidate in dict.fromkeys((f"{local}@{domain}", f"{strip_tag(local)}@{domain}")):
-            account = await self._store.get_account(candidate)
+            account = await self._account(candidate)
             if account is not None:
                 accounts[account.id] = account
                 return

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from kittiwake.auth.authenticator import Authenticator, TooManyFailures
-from kittiwake.delivery.inbound import ClientInfo, Recipient, Transaction, receive_message
+from kittiwake.delivery.inbound import ClientInfo, Recipient, Transaction, new_queue_id, receive_message
 from kittiwake.delivery.spool import Spool
 from kittiwake.delivery.verification import Disposition, Verdicts
 from kittiwake.net.connection import tls_info
@@ -224,8 +224,12 @@ class SmtpSession:
                 self.conn.send_reply(refusal)
                 return
             self.verdicts = Verdicts(iprev=self.iprev)
-            await self.checks.sender(self.verdicts, self.client.ip, event.reverse_path, self.client.helo or "")
-        self.transaction = Transaction(sender=event.reverse_path, mail_params=_mail_params(event.params))
+            await self.checks.sender(
+                self.verdicts, self.client.ip, event.reverse_path, self.client.helo or ""
+            )
+        self.transaction = Transaction(
+            queue_id=new_queue_id(), sender=event.reverse_path, mail_params=_mail_params(event.params)
+        )
         self.conn.send_reply(SENDER_OK_250)
 
     async def _rcpt_to(self, event: ev.RcptTo) -> None:

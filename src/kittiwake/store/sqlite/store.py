@@ -41,7 +41,7 @@ from kittiwake.store.sqlite.blob_refs import insert_blob
 from kittiwake.store.sqlite.connection import connect, migrate
 from kittiwake.store.sqlite.queue_ops import insert_queue_entry
 from kittiwake.store.sqlite.verify import sweep, verify_store
-from kittiwake.store.sqlite.writer import GroupCommitWriter, Transaction
+from kittiwake.store.sqlite.writer import Checkpointer, GroupCommitWriter, Transaction
 
 T = TypeVar("T")
 _ACCOUNT_COLUMNS = "id, address, password_hash, quota_bytes, quota_messages"
@@ -89,6 +89,7 @@ class SqliteStore:
         self.files = FileBlobStore(data_dir / "blobs")
         self.changes: ChangeBus = changes if changes is not None else LocalChangeBus()
         self._writer = GroupCommitWriter(self.db_path, self.changes.publish, max_group=max_group)
+        self._checkpointer = Checkpointer(self.db_path)
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-reader")
 
@@ -118,6 +119,7 @@ class SqliteStore:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._writer.close)
+        await asyncio.to_thread(self._checkpointer.close)
         self._readers.shutdown(wait=True)
 
     # -- plumbing ---------------------------------------------------------------------------------------

@@ -68,6 +68,8 @@ class GroupCommitWriter:
 
     def _serve(self) -> None:
         conn = connect(self._path)
+        # Checkpoints run on their own thread (Checkpointer), so no commit waits while the WAL is copied back.
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
         try:
             while True:
                 group, stopping = self._take_group()
@@ -146,3 +148,31 @@ def _settle(
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+class Checkpointer:
+    """Copies the WAL back into the database in the background (PASSIVE: it never blocks the writer or
+    readers), so the WAL stays small without a commit ever paying for a checkpoint."""
+
+    def __init__(self, path: Path, *, interval: float = 1.0) -> None:
+        self._path = path
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="store-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn = connect(self._path)
+        try:
+            while not self._stop.wait(self._interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.OperationalError as error:  # busy: the next round will do
+                    log.debug("checkpoint skipped: %s", error)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
