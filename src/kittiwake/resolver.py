@@ -6,6 +6,8 @@ with no records of that type (an empty answer), and a lookup that failed (SERVFA
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import dns.asyncresolver
@@ -33,25 +35,60 @@ class Resolver(Protocol):
     async def tlsa(self, name: str) -> list[tuple[int, int, int, bytes]]: ...
 
 
+NEGATIVE_TTL = 60.0  # RFC 2308 caps negative caching by the SOA; a minute keeps it simple and fresh
+MAX_TTL = 3600.0
+CACHE_ENTRIES = 20_000
+
+
 class DnspythonResolver:
-    def __init__(self, server: str = "", *, timeout: float = 10.0) -> None:
+    """dnspython's async resolver with a small in-process cache that honours record TTLs.
+
+    Every message on port 25 asks the same few names (the sender's SPF, DKIM key and DMARC policy); the
+    cache answers repeats without a round trip. Failures (SERVFAIL, timeouts) are never cached.
+    """
+
+    def __init__(
+        self, server: str = "", *, timeout: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._resolver = dns.asyncresolver.Resolver(configure=not server)
         if server:
             host, port = parse_host_port(server)
             self._resolver.nameservers = [host]
             self._resolver.port = port
         self._resolver.lifetime = timeout
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, list[Any] | None]] = {}
 
     async def _query(self, name: str, rdtype: str) -> list[Any]:
+        key = (name.lower(), rdtype)
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            if cached[1] is None:
+                raise NoSuchDomain(name)
+            return cached[1]
         try:
             answer = await self._resolver.resolve(name, rdtype, search=False)
         except dns.resolver.NXDOMAIN:
+            self._remember(key, now + NEGATIVE_TTL, None)
             raise NoSuchDomain(name) from None
         except dns.resolver.NoAnswer:
+            self._remember(key, now + NEGATIVE_TTL, [])
             return []
         except (dns.resolver.NoNameservers, dns.exception.Timeout) as error:
             raise DnsError(f"{rdtype} {name}: {error}") from None
-        return list(answer)
+        records = list(answer)
+        ttl = answer.rrset.ttl if answer.rrset is not None else 0
+        self._remember(key, now + min(float(ttl), MAX_TTL), records)
+        return records
+
+    def _remember(self, key: tuple[str, str], expires: float, records: list[Any] | None) -> None:
+        if len(self._cache) >= CACHE_ENTRIES:
+            now = self._clock()
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache.clear()
+        self._cache[key] = (expires, records)
 
     async def mx(self, name: str) -> list[tuple[int, str]]:
         return [

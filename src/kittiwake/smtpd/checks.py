@@ -108,8 +108,10 @@ class InboundChecks:
                     return True
         return False
 
-    async def reverse_dns(self, ip: str) -> tuple[str | None, str]:
+    async def reverse_dns(self, ip: str) -> tuple[str | None, str | None]:
         """Forward-confirmed reverse DNS (RFC 8601 §3 iprev): (the confirmed name or None, result)."""
+        if not self.settings.verify:
+            return None, None
         try:
             names = await self.resolver.ptr(ip)
         except NoSuchDomain:

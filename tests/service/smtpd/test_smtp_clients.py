@@ -146,7 +146,9 @@ async def test_swaks_plain_mx_delivery_to_a_local_user(server: RunningServer, tm
     )
     (stored,) = await inbox_messages(server, "alice")
     prefix = trace_prefix(stored, DELIVERED)
-    assert prefix.startswith(b"Return-Path: <someone@elsewhere.net>\r\nAuthentication-Results: mail.example.org;")
+    assert prefix.startswith(
+        b"Return-Path: <someone@elsewhere.net>\r\nAuthentication-Results: mail.example.org;"
+    )
     assert b"\r\nReceived: from laptop.example.net" in prefix
 
 

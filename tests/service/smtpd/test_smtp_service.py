@@ -48,7 +48,9 @@ async def test_mx_delivers_to_a_local_user_with_trace_headers(server: RunningSer
 
     await in_thread(send)
     (stored,) = await inbox_messages(server, "alice")
-    assert stored.startswith(b"Return-Path: <someone@elsewhere.net>\r\nAuthentication-Results: mail.example.org;")
+    assert stored.startswith(
+        b"Return-Path: <someone@elsewhere.net>\r\nAuthentication-Results: mail.example.org;"
+    )
     assert b"\r\nReceived: from client.elsewhere.net" in stored
     assert stored.endswith(MESSAGE)
     assert b"by mail.example.org with ESMTP" in unfolded(stored)
