@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from tests.dns_server import dns_server
 
-from kittiwake.mailauth.dkim import public_key_record, sign_message  # noqa: E402
-from tests.dns_server import dns_server  # noqa: E402
+from kittiwake.mailauth.dkim import public_key_record, sign_message
 
 
 def signed_message(key: bytes, size: int) -> bytes:
