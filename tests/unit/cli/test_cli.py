@@ -216,3 +216,57 @@ def test_queue_list_show_retry_flush_and_delete(installed: Path) -> None:
     assert "the queue is empty" in kittiwake("-c", config, "queue", "list").stdout
     missing = kittiwake("-c", config, "queue", "show", "Q1TEST")
     assert missing.returncode == 1 and "no queued message" in missing.stderr
+
+
+def test_sighup_reloads_the_certificate_without_dropping_a_session(tmp_path: Path) -> None:
+    import socket as socket_module
+    import ssl
+
+    from kittiwake.admin.keys import make_self_signed_certificate
+
+    assert kittiwake("init", str(tmp_path / "s"), "--domain", "example.net", "--dev-ports").returncode == 0
+    config = tmp_path / "s" / "kittiwake.toml"
+    port = free_port()
+    text = config.read_text()
+    for name, default in (("smtp", 2525), ("submission", 5587), ("imap", 1143), ("imaps", 1993)):
+        text = text.replace(f'{name} = ["127.0.0.1:{default}"]', f"{name} = []")
+    config.write_text(text.replace('submissions = ["127.0.0.1:5465"]', f'submissions = ["127.0.0.1:{port}"]'))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kittiwake", "-c", str(config), "serve"], stderr=subprocess.PIPE
+    )
+    assert process.stderr is not None
+    try:
+        while b" ready " not in process.stderr.readline():
+            pass
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+
+        def certificate_and_session() -> tuple[bytes, ssl.SSLSocket]:
+            raw = socket_module.create_connection(("127.0.0.1", port), timeout=10)
+            tls = context.wrap_socket(raw)
+            assert tls.recv(100).startswith(b"220 ")
+            der = tls.getpeercert(binary_form=True)
+            assert der is not None
+            return der, tls
+
+        before, open_session = certificate_and_session()
+        cert, key = tmp_path / "s" / "tls" / "cert.pem", tmp_path / "s" / "tls" / "key.pem"
+        cert.unlink()
+        key.unlink()
+        make_self_signed_certificate("renewed.example.net", cert, key)
+        process.send_signal(signal.SIGHUP)
+        for _ in range(100):
+            after, session = certificate_and_session()
+            session.close()
+            if after != before:
+                break
+            time.sleep(0.05)
+        assert after != before  # new handshakes get the new certificate
+        open_session.sendall(b"NOOP\r\n")
+        assert open_session.recv(100).startswith(b"250 ")  # the session from before lives on
+        open_session.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert process.returncode == 0
