@@ -17,8 +17,9 @@ import logging
 import random
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from kittiwake.mailauth.mtasts import PolicyFetcher, StsPolicyCache, filter_mx, mx_mismatches
 from kittiwake.proto.smtp.client import Capabilities, Greeting, ReplyReceived, SmtpClientConnection
 from kittiwake.proto.smtp.errors import ProtocolError
 from kittiwake.proto.smtp.replies import Reply
@@ -68,6 +69,9 @@ class Route:
     username: str = ""
     password: str = ""
     ca_file: str | None = None  # trust this CA instead of the system's when verifying
+    sts_enforced: bool = (
+        False  # an MTA-STS policy in enforce mode: no TLS means try the next host, then defer
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +117,27 @@ async def find_route(domain: str, resolver: Resolver, port: int) -> Route | Outc
         random.shuffle(hosts)  # RFC 5321 §5.1: spread load among equal preferences
         ordered.extend(hosts)
     return Route(hosts=tuple(ordered), port=port)
+
+
+async def apply_mta_sts(
+    route: Route, domain: str, resolver: Resolver, cache: StsPolicyCache, fetcher: PolicyFetcher, now: float
+) -> Route | Outcome:
+    """RFC 8461 §5: keep only the MX hosts the domain's policy names, and require verified TLS to them."""
+    policy = await cache.get_policy(domain, resolver, fetcher, now)
+    if policy is None:
+        return route
+    selection = filter_mx(policy, route.hosts)
+    mismatched = mx_mismatches(policy, route.hosts)
+    if mismatched and policy.mode == "testing":
+        log.warning("MTA-STS testing policy of %s does not list MX %s", domain, ", ".join(mismatched))
+    if not selection.allowed:
+        return Outcome(code=451, text=f"4.7.5 No MX host of {domain} matches its MTA-STS policy")
+    return replace(
+        route,
+        hosts=selection.allowed,
+        verify_tls=route.verify_tls or selection.verify_tls,
+        sts_enforced=selection.verify_tls,
+    )
 
 
 async def host_addresses(host: str, resolver: Resolver) -> list[str]:
@@ -250,6 +275,11 @@ async def _dialogue(
             tls = True
             await _hello(driver, helo_name, timeouts)
             caps = conn.capabilities
+    if route.sts_enforced and not tls:
+        # RFC 8461 §5.1: under an enforced policy a host without TLS is skipped; mail is deferred, not bounced.
+        raise TryNextHost(
+            Outcome(code=451, text=f"4.7.10 {host} offers no STARTTLS (MTA-STS)", remote_mta=host)
+        )
     refusal = _refusal(outbound, route, caps, tls, host)
     if refusal is not None:
         return _fail_all(outbound.recipients, refusal)

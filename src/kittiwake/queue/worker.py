@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from kittiwake.config import Config
+from kittiwake.mailauth.mtasts import HttpsPolicyFetcher, PolicyFetcher, StsPolicyCache
 from kittiwake.queue import bounces, schedule
-from kittiwake.queue.remote import Outbound, Outcome, Route, Timeouts, deliver, find_route
+from kittiwake.queue.remote import Outbound, Outcome, Route, Timeouts, apply_mta_sts, deliver, find_route
 from kittiwake.resolver import Resolver
 from kittiwake.store.interface import QueueEntry, QueueRecipientState, RecipientOutcome, Store
 
@@ -64,6 +65,7 @@ class QueueWorker:
         clock: Callable[[], float] = time.time,
         signer: Signer | None = None,
         timeouts: Timeouts | None = None,
+        sts_fetcher: PolicyFetcher | None = None,
     ) -> None:
         self.store = store
         self.resolver = resolver
@@ -72,6 +74,8 @@ class QueueWorker:
         self.clock = clock
         self.signer = signer
         self.timeouts = timeouts or Timeouts(connect=config.queue.connect_timeout)
+        self.sts_cache = StsPolicyCache()
+        self.sts_fetcher: PolicyFetcher = sts_fetcher or HttpsPolicyFetcher()
         self.wakeup = asyncio.Event()
         self._in_progress: set[str] = set()  # entries being attempted now: a second pass leaves them alone
         self._all = asyncio.Semaphore(config.queue.max_connections)
@@ -209,7 +213,12 @@ class QueueWorker:
                 password=smarthost.password,
                 ca_file=str(self.config.path(smarthost.ca_file)) if smarthost.ca_file else None,
             )
-        return await find_route(destination, self.resolver, self.config.queue.remote_port)
+        route = await find_route(destination, self.resolver, self.config.queue.remote_port)
+        if isinstance(route, Outcome):
+            return route
+        return await apply_mta_sts(
+            route, destination, self.resolver, self.sts_cache, self.sts_fetcher, self.clock()
+        )
 
     async def _finish(self, entry: QueueEntry, outcomes: dict[str, Outcome], now: float) -> None:
         states = {r.address: r for r in entry.recipients}

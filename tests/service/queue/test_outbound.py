@@ -289,3 +289,49 @@ async def test_smarthost_gets_everything_over_verified_tls_with_auth(
     assert sorted(got.recipients) == ["friend@remote.test", "other@bare.test"]  # one transaction for both
     assert got.tls and got.auth == "relay-user"
     assert ("MX", "remote.test") not in resolver.queries  # the smarthost replaces MX routing
+
+
+class PolicyFile:
+    """Stands in for https://mta-sts.<domain>/.well-known/mta-sts.txt."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.fetched: list[str] = []
+
+    async def fetch(self, domain: str) -> bytes:
+        self.fetched.append(domain)
+        return self.text.encode()
+
+
+async def test_mta_sts_enforce_keeps_mail_off_unlisted_mx_and_off_plaintext(
+    server: RunningServer, resolver: FakeResolver, sink_port: int
+) -> None:
+    resolver.txt_records["_mta-sts.remote.test"] = [b"v=STSv1; id=20261122"]
+    policy = PolicyFile("version: STSv1\r\nmode: enforce\r\nmx: mx2.remote.test\r\nmax_age: 86400\r\n")
+    worker = server.services.queue
+    assert worker is not None
+    worker.sts_fetcher = policy
+    sinks = {"127.0.0.2": Sink(), "127.0.0.3": Sink()}  # neither offers STARTTLS
+    async with running_sinks(sink_port, sinks):
+        await submit(server, ["friend@remote.test"])
+        await settle(server)
+    assert sinks["127.0.0.2"].connections == 0  # mx1 is not in the policy
+    assert sinks["127.0.0.3"].received == []  # mx2 is, but offers no TLS
+    (entry,) = await server.store.load_queue()
+    assert entry.recipients[0].status == "deferred" and "4.7.10" in (entry.recipients[0].last_reply or "")
+    assert policy.fetched == ["remote.test"]
+
+
+async def test_mta_sts_testing_mode_only_reports(
+    server: RunningServer, resolver: FakeResolver, sink_port: int
+) -> None:
+    resolver.txt_records["_mta-sts.remote.test"] = [b"v=STSv1; id=1"]
+    worker = server.services.queue
+    assert worker is not None
+    worker.sts_fetcher = PolicyFile(
+        "version: STSv1\r\nmode: testing\r\nmx: mx2.remote.test\r\nmax_age: 86400\r\n"
+    )
+    async with running_sinks(sink_port, {"127.0.0.2": Sink()}) as sinks:
+        await submit(server, ["friend@remote.test"])
+        await settle(server)
+    assert len(sinks["127.0.0.2"].received) == 1
