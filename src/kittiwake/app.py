@@ -46,6 +46,7 @@ class Services:
     connections: set[asyncio.Task[None]] = field(default_factory=set)
     queue: QueueWorker | None = None
     resolver: Resolver = field(default_factory=DnspythonResolver)
+    signer: DkimSigner | None = None
     clock: Callable[[], float] = time.time
 
 
@@ -58,7 +59,11 @@ def _smtp(services: Services, name: str) -> Handler:
     if name == "smtp":
         config = services.config
         checks = InboundChecks(
-            config.inbound, services.resolver, config.server.hostname, clock=services.clock
+            config.inbound,
+            services.resolver,
+            config.server.hostname,
+            clock=services.clock,
+            sealer=services.signer.seal if services.signer else None,
         )
     return smtpd_server.make_handler(
         services.config, services.store, policy, services.authenticator, services.tls, name, checks
@@ -125,6 +130,7 @@ async def run(
         resolver=resolver or DnspythonResolver(config.dns.resolver),
         clock=clock,
     )
+    services.signer = DkimSigner(config, services.router)
     servers: list[asyncio.Server] = []
     worker = QueueWorker(
         store,
@@ -132,7 +138,7 @@ async def run(
         config,
         NotificationDelivery(store, services.router),
         clock=clock,
-        signer=DkimSigner(config, services.router).sign,
+        signer=services.signer.sign,
     )
     services.queue = worker
     store.changes.subscribe_queue(lambda _change: worker.wakeup.set())

@@ -11,6 +11,7 @@ import logging
 import secrets
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -91,6 +92,7 @@ async def receive_message(
     *,
     auth_results: bytes = b"",
     junk: bool = False,
+    sealer: Sealer | None = None,
 ) -> None:
     """Store and queue the message; returns only once that is durable. Raises on failure (then answer 451).
 
@@ -98,7 +100,8 @@ async def receive_message(
     for mail from other servers, Authentication-Results (RFC 8601). `junk` files it in the Junk mailbox.
     """
     return_path, received = trace_headers(transaction, client, hostname, datetime.now(UTC))
-    spooled = await spool.finish(return_path + auth_results + received)
+    seal = await _arc_seal(transaction, spool, auth_results, received, sealer)
+    spooled = await spool.finish(return_path + seal + auth_results + received)
     mailbox_ids: list[int] = []
     seen_accounts: set[int] = set()
     remote: list[Recipient] = []
@@ -132,6 +135,26 @@ async def receive_message(
 
 
 _inbox_ids: weakref.WeakKeyDictionary[Store, dict[int, int]] = weakref.WeakKeyDictionary()
+
+
+Sealer = Callable[
+    [bytes, bytes, str], Awaitable[bytes]
+]  # (message, Authentication-Results, domain) -> ARC fields
+SEAL_LIMIT = 10 * 1024 * 1024
+
+
+async def _arc_seal(
+    transaction: Transaction, spool: Spool, auth_results: bytes, received: bytes, sealer: Sealer | None
+) -> bytes:
+    """RFC 8617 §5.1: mail we received with verdicts and forward to another domain (an alias pointing
+    outside) is ARC-sealed for the forwarding domain."""
+    forwarding = next((r for r in transaction.recipients if r.route is not None and r.route.remote), None)
+    if sealer is None or forwarding is None or not auth_results:
+        return b""
+    body = spool.read_all(SEAL_LIMIT)
+    if body is None:
+        return b""
+    return await sealer(received + body, auth_results, forwarding.address.rpartition("@")[2].lower())
 
 
 async def _target_mailbox(store: Store, account_id: int, junk: bool) -> int:

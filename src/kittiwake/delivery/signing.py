@@ -10,6 +10,7 @@ from kittiwake.config import Config
 from kittiwake.delivery.router import Router
 from kittiwake.mail.address import parse_address_list
 from kittiwake.mail.headers import first_field, parse_header_fields
+from kittiwake.mailauth.arc import ArcSealError, seal_message
 from kittiwake.mailauth.dkim import DkimSigningError, sign_message
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ class DkimSigner:
 
     def __init__(self, config: Config, router: Router) -> None:
         self._key_dir = config.path(config.dkim.key_dir)
+        self._hostname = config.server.hostname
         self._selector = config.dkim.selector
         self._router = router
         self._keys: dict[str, bytes | None] = {}
@@ -58,3 +60,18 @@ class DkimSigner:
             if domain and await self._router.is_local_domain(domain):
                 return domain
         return None
+
+    async def seal(self, message: bytes, auth_results: bytes, domain: str) -> bytes:
+        """ARC fields (RFC 8617 §5.1) for mail we forward to another domain, signed for `domain`, so the
+        next hop can still trust our verdicts after the forwarding broke SPF. b"" when it cannot be done."""
+        key = self._key(domain)
+        if key is None or not auth_results:
+            return b""
+        try:
+            return await asyncio.to_thread(
+                seal_message, message, domain=domain, selector=self._selector, private_key_pem=key,
+                authserv_id=self._hostname, auth_results_header=auth_results,
+            )  # fmt: skip
+        except ArcSealError as error:
+            log.warning("not ARC-sealing a message forwarded for %s: %s", domain, error)
+            return b""

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kittiwake.config import InboundSettings
+from kittiwake.delivery.inbound import Sealer
 from kittiwake.delivery.spool import Spool
 from kittiwake.delivery.verification import (
     FORGED_NAME,
@@ -76,8 +77,10 @@ class InboundChecks:
         hostname: str,
         *,
         clock: Callable[[], float] = time.time,
+        sealer: Sealer | None = None,
     ) -> None:
         self.settings = settings
+        self.sealer = sealer  # ARC-seals what we forward to other domains
         self.resolver = resolver
         self.hostname = hostname
         self.clock = clock

@@ -279,6 +279,7 @@ class SmtpSession:
             await receive_message(
                 self.store, self.transaction, spool, self.client, self.settings.hostname,
                 auth_results=auth_results, junk=verdict is Disposition.JUNK,
+                sealer=self.checks.sealer if self.checks is not None else None,
             )  # fmt: skip
         except Exception:
             # Not a peer error: a store or disk failure. The sender keeps the message and retries.

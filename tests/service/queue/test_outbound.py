@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from kittiwake.mailauth.arc import verify_arc
 from kittiwake.mailauth.dkim import public_key_record, verify_message
 from tests.fakes import FakeClock, FakeResolver
 from tests.service.queue.sink import Sink, running_sinks
@@ -335,3 +336,27 @@ async def test_mta_sts_testing_mode_only_reports(
         await submit(server, ["friend@remote.test"])
         await settle(server)
     assert len(sinks["127.0.0.2"].received) == 1
+
+
+async def test_mail_forwarded_by_an_alias_is_arc_sealed_and_the_seal_verifies(
+    server: RunningServer, sink_port: int, tmp_path: Path
+) -> None:
+    await server.store.add_alias("fwd@example.org", ["friend@remote.test"])
+    message = b"From: someone@elsewhere.net\r\nTo: fwd@example.org\r\nSubject: pass it on\r\n\r\nThanks.\r\n"
+
+    def send() -> None:
+        with smtplib.SMTP("127.0.0.1", server.ports["smtp"]) as client:
+            client.sendmail("someone@elsewhere.net", ["fwd@example.org"], message)
+
+    async with running_sinks(sink_port, {"127.0.0.2": Sink()}) as sinks:
+        await asyncio.to_thread(send)
+        await settle(server)
+    (got,) = sinks["127.0.0.2"].received
+    assert got.data.endswith(message)
+    assert b"ARC-Seal: i=1;" in got.data and b"\r\nAuthentication-Results: mail.example.org;" in got.data
+    key = (tmp_path / "dkim" / "example.org.kittiwake.key").read_bytes()
+    downstream = FakeResolver(
+        txt_records={"kittiwake._domainkey.example.org": [public_key_record(key).encode()]}
+    )
+    sealed = await verify_arc(got.data, downstream)
+    assert (sealed.result, sealed.sealers) == ("pass", ("example.org",))
