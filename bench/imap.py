@@ -17,8 +17,8 @@ Measured:
   (c) on a 100,000-message INBOX: client-side time of SELECT and of UID FETCH 1:* (FLAGS), median of 3
       runs after one warm-up run.
 
-    python bench/imap.py                        # full run (about 15 minutes)
-    python bench/imap.py --quick                # reduced run (about 3 minutes)
+    python bench/imap.py                        # full run (about 6 minutes on 2 cores)
+    python bench/imap.py --quick                # reduced run (about 1 minute)
     python bench/imap.py --profile /tmp/prof    # also py-spy kittiwake during (a) and (c)
     python bench/imap.py --connections 1000,10000   # (b) at 10,000 too: argon2 makes that ~30 min per server
 """
@@ -114,18 +114,21 @@ def mixed(server: Server, plan: Plan, results: Results, relogin: bool) -> None:
     extra = ["--clients", str(plan.clients), "--seconds", str(plan.seconds)] + (
         ["--relogin"] if relogin else []
     )
-    spy = None
-    if plan.profile is not None and server.name == "kittiwake" and not relogin:
-        spy = start(server.pids()[0], plan.profile / "kittiwake-mixed.txt", 600)
+    profile = plan.profile is not None and server.name == "kittiwake" and not relogin
+    spies: list[subprocess.Popen[bytes] | None] = []
     cpu_before = [server.cpu_seconds()]
 
     def clock_started() -> None:
+        # Meters start with the load's clock, after its clients have logged in.
         cpu_before[0] = server.cpu_seconds()
+        if profile and plan.profile is not None:
+            spies.append(start(server.pids()[0], plan.profile / "kittiwake-mixed.txt", 600))
 
     try:
         result = run_load("mixed", server.port, plan.users, extra, plan.seconds, clock_started)
     finally:
-        finish(spy)
+        for spy in spies:
+            finish(spy)
     cpu = server.cpu_seconds() - cpu_before[0]
     rate = float(result["commands"]) / float(result["elapsed"])
     results.values[f"(a) commands/s, {label}"] = rate
@@ -245,7 +248,7 @@ def run_all(plan: Plan, stack: ExitStack) -> list[Results]:
         measure(server, plan, kittiwake)
     except (Unavailable, RuntimeError) as error:
         kittiwake.unavailable = f"{error}; server log: {tail(server.log)}"
-    server.__exit__(None, None, None)
+    server.stop()
     try:
         users = {user: password_hash for user in [*plan.users, BIG_USER]}
         (folder / "dovecot").mkdir()
@@ -255,8 +258,8 @@ def run_all(plan: Plan, stack: ExitStack) -> list[Results]:
         fill_dovecot(other, plan)
         dovecot.fill_seconds = time.perf_counter() - started
         measure(other, plan, dovecot)
-        other.__exit__(None, None, None)
-    except (Unavailable, RuntimeError) as error:
+        other.stop()
+    except Exception as error:  # whatever stops Dovecot, kittiwake's results are still printed
         dovecot.unavailable = f"{error}; server log: {tail(folder / 'dovecot' / 'server.log')}"
     return [kittiwake, dovecot]
 
@@ -339,9 +342,15 @@ def main() -> None:
     plan = parse_plan()
     if plan.profile is not None:
         plan.profile.mkdir(parents=True, exist_ok=True)
-    signal.signal(signal.SIGTERM, interrupt)
-    with ExitStack() as stack:
-        results = run_all(plan, stack)
+    # Stop cleanly however the run is ended, even when started in the background with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
+    try:
+        with ExitStack() as stack:
+            results = run_all(plan, stack)
+    except KeyboardInterrupt:
+        print("interrupted: servers stopped, temporary files removed", file=sys.stderr)
+        sys.exit(130)
     print("\n".join(table(results)))
 
 

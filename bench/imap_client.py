@@ -107,17 +107,20 @@ class ImapClient:
         tag = self._tag()
         self.writer.write(b"%s %s\r\n" % (tag, text))
         marker = b"\r\n" + tag + b" "
-        size = lines = 0
+        size = lines = 0  # lines: CRLFs in the chunks read before the current one
         carry = b"\r\n"
         while True:
             chunk = await self.reader.read(BULK_CHUNK)
             if not chunk:
                 raise ImapError("connection closed during a bulk response")
             size += len(chunk)
-            lines += chunk.count(b"\r\n")
+            # A CRLF split between two reads is counted through the carried tail.
+            joined = carry.endswith(b"\r") and chunk.startswith(b"\n")
             window = carry + chunk
             found = window.find(marker)
             if found >= 0:
+                head = found + 2 - len(carry)  # where the tagged line starts in this chunk
+                untagged = lines + (chunk[:head].count(b"\r\n") + joined if head > 0 else 0)
                 end = window.find(b"\r\n", found + len(marker))
                 while end < 0:
                     more = await self.reader.read(BULK_CHUNK)
@@ -127,7 +130,8 @@ class ImapClient:
                     end = window.find(b"\r\n", found + len(marker))
                 line = window[found + 2 : end + 2]
                 status = line[len(tag) + 1 :].split(b" ", 1)[0]
-                return Reply(status=status, text=line, untagged=lines - 1, size=size)
+                return Reply(status=status, text=line, untagged=untagged, size=size)
+            lines += chunk.count(b"\r\n") + joined
             carry = window[-(len(marker) - 1) :]
 
     async def idle(self) -> None:
