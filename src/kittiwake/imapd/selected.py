@@ -144,6 +144,11 @@ def uid_runs(uids: Sequence[int], known: Sequence[int]) -> list[tuple[int, int]]
     Two UIDs adjacent in `known` can share a range even with a numeric gap between them: no other message
     can lie in that gap, since UIDs only grow and new messages are always above every known one.
     """
+    if not uids:
+        return []
+    first, last = bisect.bisect_left(known, uids[0]), bisect.bisect_left(known, uids[-1])
+    if last - first + 1 == len(uids) and last < len(known) and known[last] == uids[-1]:
+        return [(uids[0], uids[-1])]  # every known message in between: one range (1:*, n:m)
     runs: list[tuple[int, int]] = []
     previous_index = -2
     for uid in uids:

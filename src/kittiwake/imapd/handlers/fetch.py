@@ -102,6 +102,7 @@ async def _fast_path(
     response line made by one %-format from a row tuple, with flag lists and dates rendered once."""
     template = b"* %d FETCH (" + b" ".join(_FAST_TEMPLATES[i][0] for i in items) + b")\r\n"  # type: ignore[index]
     pick = operator.itemgetter(0, *(_FAST_TEMPLATES[i][1] for i in items))  # type: ignore[index]
+    want_dates = f.SimpleItem.INTERNALDATE in items
     flag_lists: dict[tuple[int, str | None], bytes] = {}
     dates: dict[int, bytes] = {}
     known = selected.uids
@@ -121,9 +122,11 @@ async def _fast_path(
             if flags is None:
                 names = Flags(system=SystemFlag(system), keywords=frozenset((keywords or "").split())).names()
                 flags = flag_lists[(system, keywords)] = encode_flag_list(names)
-            stamp = dates.get(date)
-            if stamp is None:
-                stamp = dates[date] = encode_date_time(datetime.fromtimestamp(date, UTC))
+            stamp = b""
+            if want_dates:
+                stamp = dates.get(date) or dates.setdefault(
+                    date, encode_date_time(datetime.fromtimestamp(date, UTC))
+                )
             lines.append(template % pick((index + 1, uid, modseq, flags, stamp, size)))
         if lines:
             yield r.Prebuilt(data=b"".join(lines))

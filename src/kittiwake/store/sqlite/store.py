@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import itertools
 import sqlite3
 import threading
 import time
@@ -434,7 +435,7 @@ class SqliteStore:
     async def load_uids(self, mailbox_id: int) -> Sequence[int]:
         def run(conn: sqlite3.Connection) -> array.array[int]:
             cursor = conn.execute("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
-            return array.array("Q", [row[0] for row in cursor])
+            return array.array("Q", itertools.chain.from_iterable(cursor))  # flattened in C, not per row
 
         return await self._read(run)
 
