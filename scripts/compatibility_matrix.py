@@ -110,6 +110,14 @@ RULES = (
     ),
     Rule(pattern=r"test_aioimaplib_idle", program="aioimaplib", features=("IDLE",)),
     Rule(pattern=r"test_fetchmail_", program="fetchmail", features=("implicit TLS", "AUTH", "fetch")),
+    Rule(pattern=r"test_offlineimap_", program="offlineimap3", features=("implicit TLS", "AUTH", "sync")),
+    Rule(pattern=r"test_offlineimap_brings_delivered", program="offlineimap3", features=("fetch",)),
+    Rule(
+        pattern=r"test_offlineimap_pushes_local_flag|test_offlineimap_brings_server_flag",
+        program="offlineimap3",
+        features=("flags",),
+    ),
+    Rule(pattern=r"test_getmail_", program="getmail6", features=("implicit TLS", "AUTH", "fetch")),
     Rule(pattern=r"test_mutt_.*\[starttls\]", program="mutt", features=("send", "STARTTLS", "AUTH")),
     Rule(pattern=r"test_mutt_.*\[implicit-tls\]", program="mutt", features=("send", "implicit TLS", "AUTH")),
     Rule(pattern=r"test_postfix_relays_into", program="Postfix", features=("send", "STARTTLS")),
@@ -157,6 +165,8 @@ def program_versions() -> dict[str, str]:
         "aioimaplib": _distribution("aioimaplib"),
         "fetchmail": _first_line(["fetchmail", "--version"]),
         "mutt": _first_line(["mutt", "-v"]),
+        "offlineimap3": _first_line(["offlineimap", "--version"]),
+        "getmail6": _first_line(["getmail", "--version"]),
         "Postfix": _first_line(["/usr/sbin/postconf", "-d", "mail_version"]),
         "kittiwake (second site)": _distribution("kittiwake"),
     }

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    packages="swaks isync postfix curl msmtp fetchmail mutt"
+    packages="swaks isync postfix curl msmtp fetchmail mutt offlineimap3 getmail6"
     missing=""
     for package in $packages; do
         dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
