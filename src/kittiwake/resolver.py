@@ -6,6 +6,7 @@ with no records of that type (an empty answer), and a lookup that failed (SERVFA
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -58,6 +59,8 @@ class DnspythonResolver:
         self._resolver.lifetime = timeout
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[float, list[Any] | None]] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[list[Any]]] = {}
+        self.queries_sent = 0  # round trips to the DNS server, for tests and diagnostics
 
     async def _query(self, name: str, rdtype: str) -> list[Any]:
         key = (name.lower(), rdtype)
@@ -67,6 +70,16 @@ class DnspythonResolver:
             if cached[1] is None:
                 raise NoSuchDomain(name)
             return cached[1]
+        # Many deliveries to one domain at once ask the same question: one query answers them all.
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = asyncio.ensure_future(self._lookup(key, name, rdtype))
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _lookup(self, key: tuple[str, str], name: str, rdtype: str) -> list[Any]:
+        now = self._clock()
+        self.queries_sent += 1
         try:
             answer = await self._resolver.resolve(name, rdtype, search=False)
         except dns.resolver.NXDOMAIN:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import re
 import time
 from collections.abc import Sequence
@@ -331,8 +332,12 @@ def _default_headers(message: bytes) -> list[bytes]:
     return [*include, b"from"]
 
 
+@functools.lru_cache(maxsize=64)
 def _signing_key(private_key_pem: bytes, algorithm: SigningAlgorithm) -> bytes:
-    """The key in the form dkimpy takes: PKCS#1 PEM for RSA, the base64 32-byte seed for Ed25519."""
+    """The key in the form dkimpy takes: PKCS#1 PEM for RSA, the base64 32-byte seed for Ed25519.
+
+    Cached: loading an RSA key checks it, which costs tens of milliseconds, and a server signs every
+    outgoing message with the same few keys."""
     try:
         key = serialization.load_pem_private_key(private_key_pem, password=None)
     except (ValueError, TypeError) as error:

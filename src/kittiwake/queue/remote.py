@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import ssl
@@ -200,7 +201,9 @@ async def _attempt(
             await asyncio.wait_for(writer.wait_closed(), 5)
 
 
+@functools.lru_cache(maxsize=16)
 def _tls_context(verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
+    """Made once per kind: loading the system's trusted certificates costs milliseconds."""
     context = ssl.create_default_context(cafile=ca_file)
     if not verify:
         # Opportunistic TLS (RFC 3207 §4.1, RFC 7435): encrypt, but an unverifiable certificate is still

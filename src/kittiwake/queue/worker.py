@@ -86,11 +86,11 @@ class QueueWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; wakes for new mail (`wakeup`) or every few seconds for due retries."""
         while not stop.is_set():
+            self.wakeup.clear()  # before the pass: mail queued during it wakes the next one at once
             try:
                 await self.process_due()
             except Exception:
                 log.exception("queue pass failed")
-            self.wakeup.clear()
             waiter = asyncio.ensure_future(self.wakeup.wait())
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({waiter, stopper}, timeout=5, return_when=asyncio.FIRST_COMPLETED)

@@ -44,3 +44,13 @@ async def test_routing_orders_mx_by_preference_and_sees_null_mx(tmp_path: Path) 
         assert isinstance(implicit, Route) and implicit.hosts == ("bare.test",)
         missing = await find_route("nowhere.test", resolver, 25)
         assert not isinstance(missing, Route) and missing.code == 550
+
+
+async def test_concurrent_lookups_of_one_name_share_one_query() -> None:
+    import asyncio
+
+    async with dns_server(ZONE) as address:
+        resolver = DnspythonResolver(address, timeout=5)
+        results = await asyncio.gather(*(resolver.mx("remote.test") for _ in range(50)))
+        assert all(sorted(r) == [(10, "mx1.remote.test"), (20, "mx2.remote.test")] for r in results)
+        assert resolver.queries_sent == 1

@@ -53,7 +53,10 @@ class Capabilities:
         size: int | None = None
         mechanisms: frozenset[str] = frozenset()
         for line in lines:
-            keyword, *params = line.upper().split()
+            words = line.upper().split()
+            if not words:
+                continue  # some servers (Postfix's smtp-sink) end the reply with an empty line
+            keyword, *params = words
             if keyword == "SIZE":
                 size = int(params[0]) if params and params[0].isdigit() and int(params[0]) > 0 else None
             elif keyword == "AUTH":

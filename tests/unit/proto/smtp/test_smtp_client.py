@@ -254,3 +254,10 @@ def test_stuff_message(message: bytes, wire: bytes) -> None:
 def test_stuff_message_refuses_bare_line_endings(message: bytes) -> None:
     with pytest.raises(ProtocolError):
         stuff_message(message)
+
+
+def test_an_empty_line_in_the_ehlo_reply_is_ignored() -> None:
+    from kittiwake.proto.smtp.client import Capabilities
+
+    caps = Capabilities.parse(["PIPELINING", "SIZE 1000", ""])  # Postfix's smtp-sink ends with "250 "
+    assert caps.pipelining and caps.size == 1000
