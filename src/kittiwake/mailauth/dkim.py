@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import hashlib
 import re
 import time
 from collections.abc import Sequence
@@ -20,8 +21,8 @@ from typing import Literal
 
 import dkim
 import dkim.util
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from kittiwake.mail.address import AddressError, normalize_domain
 from kittiwake.mail.headers import parse_header_fields
@@ -308,6 +309,8 @@ def sign_message(
         ascii_domain = normalize_domain(domain)
     except AddressError as error:
         raise DkimSigningError(str(error)) from error
+    if algorithm == "rsa-sha256":
+        return _sign_rsa(message, ascii_domain, selector, private_key_pem, include)
     try:
         signer = dkim.DKIM(message, signature_algorithm=algorithm.encode())
         field = signer.sign(
@@ -320,6 +323,66 @@ def sign_message(
     except (dkim.DKIMException, UnicodeEncodeError) as error:
         raise DkimSigningError(str(error)) from error
     return bytes(field)
+
+
+_WSP_RUN = re.compile(rb"[ \t]+")
+_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+
+
+def _relaxed_body(body: bytes) -> bytes:
+    """RFC 6376 §3.4.4: runs of WSP become one SP, WSP at line ends and empty lines at the end go."""
+    body = _WSP_RUN.sub(b" ", body).replace(b" \r\n", b"\r\n").rstrip(b" \r\n")
+    return body + b"\r\n" if body else b""
+
+
+def _relaxed_header(name: bytes, value: bytes) -> bytes:
+    """RFC 6376 §3.4.2: lower-case name, unfolded value with WSP runs as one SP, no WSP around the colon."""
+    value = _WSP_RUN.sub(b" ", _FOLD.sub(b"", value)).strip(b" \r\n")
+    return name.strip().lower() + b":" + value
+
+
+def _sign_rsa(
+    message: bytes, domain: str, selector: str, private_key_pem: bytes, include: list[bytes]
+) -> bytes:
+    """rsa-sha256 with relaxed/relaxed canonicalisation, the RSA operation done by OpenSSL (cryptography):
+    dkimpy's own pure-Python RSA takes milliseconds per message on the outbound path."""
+    match = _HEADER_END.search(message)
+    head, body = (message[: match.start() + 2], message[match.end() :]) if match else (message, b"")
+    fields = [
+        (name.encode(), value.encode("utf-8", "surrogateescape")) for name, value in parse_header_fields(head)
+    ]
+    body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest()).decode("ascii")
+    signed = _select_fields(fields, include)
+    tags = (
+        f"v=1; a=rsa-sha256; c=relaxed/relaxed; d={domain}; s={selector};\r\n\tt={int(time.time())}; "
+        f"h={':'.join(name.decode('ascii').lower() for name in include)};\r\n\tbh={body_hash};\r\n\tb="
+    )
+    data = b"".join(_relaxed_header(n, v) + b"\r\n" for n, v in signed)
+    data += _relaxed_header(b"DKIM-Signature", b" " + tags.encode("ascii"))
+    key = _rsa_private_key(private_key_pem)
+    signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return b"DKIM-Signature: " + tags.encode("ascii") + base64.b64encode(signature) + b"\r\n"
+
+
+def _select_fields(fields: list[tuple[bytes, bytes]], include: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """RFC 6376 §5.4.2: each name in h= takes the last unused field of that name, bottom up; a name with
+    none left (oversigning) adds nothing, so nobody can add such a field later."""
+    used: set[int] = set()
+    chosen = []
+    for name in include:
+        for index in range(len(fields) - 1, -1, -1):
+            if index not in used and fields[index][0].lower() == name.lower():
+                used.add(index)
+                chosen.append(fields[index])
+                break
+    return chosen
+
+
+@functools.lru_cache(maxsize=64)
+def _rsa_private_key(private_key_pem: bytes) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)  # _signing_key checked the kind and size first
+    return key
 
 
 def _default_headers(message: bytes) -> list[bytes]:

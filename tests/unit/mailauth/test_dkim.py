@@ -352,3 +352,20 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     resolver = FakeResolver({})
     for result in asyncio.run(verify_message(message, resolver)):
         assert result.result in {"neutral", "permerror"}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"From: a@example.org\r\nSubject: folded\r\n  over two lines\r\n\r\nbody\r\n",
+        b"From:  a@example.org  \r\nSubject:\ttabs\t and  spaces \r\n\r\nline  with   runs \t\r\n\r\n\r\n",
+        b"From: a@example.org\r\nTo: x@y.test\r\nTo: second@y.test\r\n\r\n",
+        b"From: a@example.org\r\n\r\nno final line end",
+        b"From: \xc3\xa9l\xc3\xa8ve <a@example.org>\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\ncaf\xc3\xa9\r\n",
+    ],
+)
+def test_signatures_made_with_openssl_verify_with_dkimpy(
+    rsa_key: bytes, resolver: FakeResolver, message: bytes
+) -> None:
+    (result,) = verify(rsa_signed(rsa_key, message), resolver)
+    assert result.result == "pass", result.reason
