@@ -37,26 +37,26 @@ def strip_tag(local: str) -> str:
     return base if plus and base else local
 
 
-ACCOUNT_CACHE_SECONDS = 10.0
+CACHE_SECONDS = 10.0
 
 
 class Router:
-    """Resolves addresses against the store; the domain list is read once and refreshed on request.
+    """Resolves addresses against the store.
 
-    Account lookups are remembered for a few seconds: a busy MX asks for the same recipients over and over,
-    and a user added or removed is seen within ACCOUNT_CACHE_SECONDS.
+    The domain list and account lookups are remembered for CACHE_SECONDS: a busy MX asks the same questions
+    over and over, and a domain or user added or removed with the command line is seen that soon after.
     """
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
-        self._domains: frozenset[str] | None = None
+        self._domains: tuple[float, frozenset[str]] | None = None
         self._clock = clock
         self._accounts: dict[str, tuple[float, Account | None]] = {}
 
     async def _account(self, address: str) -> Account | None:
         now = self._clock()
         cached = self._accounts.get(address)
-        if cached is not None and now - cached[0] < ACCOUNT_CACHE_SECONDS:
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
         account = await self._store.get_account(address)
         if len(self._accounts) > 50_000:
@@ -65,12 +65,10 @@ class Router:
         return account
 
     async def local_domains(self) -> frozenset[str]:
-        if self._domains is None:
-            self._domains = frozenset(d.name for d in await self._store.list_domains())
-        return self._domains
-
-    def forget_domains(self) -> None:
-        self._domains = None
+        now = self._clock()
+        if self._domains is None or now - self._domains[0] >= CACHE_SECONDS:
+            self._domains = (now, frozenset(d.name for d in await self._store.list_domains()))
+        return self._domains[1]
 
     async def is_local_domain(self, domain: str) -> bool:
         return domain.lower() in await self.local_domains()

@@ -24,13 +24,17 @@ class DkimSigner:
         self._hostname = config.server.hostname
         self._selector = config.dkim.selector
         self._router = router
-        self._keys: dict[str, bytes | None] = {}
+        self._keys: dict[str, bytes] = {}
 
     def _key(self, domain: str) -> bytes | None:
-        if domain not in self._keys:
+        """The domain's key; a missing one is looked for again next time (`domain add` makes it while we run)."""
+        key = self._keys.get(domain)
+        if key is None:
             path: Path = self._key_dir / f"{domain}.{self._selector}.key"
-            self._keys[domain] = path.read_bytes() if path.exists() else None
-        return self._keys[domain]
+            if not path.exists():
+                return None
+            key = self._keys[domain] = path.read_bytes()
+        return key
 
     async def sign(self, message: bytes, sender: str) -> bytes:
         domain = await self._signing_domain(message, sender)

@@ -176,13 +176,18 @@ class InboundChecks:
         """Check the message; returns what to do with it and the Authentication-Results field to add."""
         if not self.settings.verify:
             return Disposition.INBOX, b""
-        head = spool.head(HEADER_LIMIT)
+        # One read of the message serves both the header checks and DKIM; only a message with forged
+        # results (rare) is read again after they are renamed.
+        message = spool.read_all(self.settings.max_verify_size)
+        head = message[:HEADER_LIMIT] if message is not None else spool.head(HEADER_LIMIT)
         end = head.find(b"\r\n\r\n")
         header_block = head[: end + 4] if end >= 0 else head
-        for start, _ in forged_result_ranges(header_block, self.hostname):
+        forged = forged_result_ranges(header_block, self.hostname)
+        for start, _ in forged:
             spool.overwrite(start, FORGED_NAME)
             header_block = header_block[:start] + FORGED_NAME + header_block[start + len(FORGED_NAME) :]
-        message = spool.read_all(self.settings.max_verify_size)
+        if forged and message is not None:
+            message = spool.read_all(self.settings.max_verify_size)
         await verify_content(verdicts, message, header_block, self.resolver)
         return disposition(verdicts, self.settings), authentication_results(self.hostname, verdicts)
 

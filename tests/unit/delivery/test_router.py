@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kittiwake.delivery.router import Router, Verdict
+from kittiwake.delivery.router import CACHE_SECONDS, Router, Verdict
 from kittiwake.store.sqlite import SqliteStore
 
 
@@ -61,3 +61,16 @@ async def test_alias_loops_end(store: SqliteStore) -> None:
     await store.add_alias("loop1@example.org", ["loop2@example.org"])
     await store.add_alias("loop2@example.org", ["loop1@example.org", "bob@example.org"])
     assert await addresses(router, "loop1@example.org") == (Verdict.LOCAL, ["bob@example.org"], [])
+
+
+async def test_a_domain_and_user_added_while_running_are_seen_after_the_cache_time(
+    store: SqliteStore,
+) -> None:
+    now = [0.0]
+    router = Router(store, clock=lambda: now[0])
+    assert (await router.resolve("new@later.org")).verdict is Verdict.NOT_LOCAL
+    await store.add_domain("later.org")
+    await store.add_account("new@later.org", "h")
+    assert (await router.resolve("new@later.org")).verdict is Verdict.NOT_LOCAL  # still remembered
+    now[0] += CACHE_SECONDS
+    assert (await router.resolve("new@later.org")).verdict is Verdict.LOCAL
