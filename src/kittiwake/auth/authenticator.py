@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kittiwake.auth.login_cache import LoginCache
 from kittiwake.auth.passwords import Passwords
 from kittiwake.auth.throttle import FailureLedger
 from kittiwake.store.errors import KittiwakeError
@@ -38,11 +39,13 @@ class Authenticator:
         *,
         ledger: FailureLedger | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cache: LoginCache | None = None,
     ) -> None:
         self._store = store
         self._passwords = passwords
         self._ledger = ledger or FailureLedger()
         self._clock = clock
+        self._cache = cache or LoginCache(clock)
 
     async def verify(self, username: str, password: str, *, client_ip: str = "") -> LoginResult:
         """Check credentials; raises TooManyFailures when the client or the account is locked out."""
@@ -52,6 +55,9 @@ class Authenticator:
         if self._ledger.locked(keys, now):
             raise TooManyFailures("too many failed logins; try again later")
         account = await self._store.get_account(address)
+        if account is not None and self._cache.matches(account.id, account.password_hash, password):
+            self._ledger.succeed(keys)
+            return LoginResult(account=account, delay=0.0)
         # Hash even for unknown users so the answer takes as long either way.
         stored = account.password_hash if account else _dummy_hash()
         ok = await asyncio.to_thread(self._passwords.verify, stored, password)
@@ -60,9 +66,11 @@ class Authenticator:
             log.info("login failed user=%s ip=%s", address, client_ip)
             return LoginResult(account=None, delay=self._ledger.delay(keys, now))
         self._ledger.succeed(keys)
-        if self._passwords.needs_rehash(account.password_hash):
-            renewed = await asyncio.to_thread(self._passwords.hash, password)
-            await self._store.set_password_hash(account.id, renewed)
+        password_hash = account.password_hash
+        if self._passwords.needs_rehash(password_hash):
+            password_hash = await asyncio.to_thread(self._passwords.hash, password)
+            await self._store.set_password_hash(account.id, password_hash)
+        self._cache.remember(account.id, password_hash, password)
         return LoginResult(account=account, delay=0.0)
 
 

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from kittiwake.delivery.spool import Spool
 from kittiwake.imapd.dispatch import run_command
 from kittiwake.imapd.session import ImapSession
+from kittiwake.net.tls import share_read_buffer
 from kittiwake.proto.imap import receiver as rx
 from kittiwake.proto.imap import responses as r
 from kittiwake.proto.imap.states import ConnectionState
@@ -204,6 +205,7 @@ class ImapConnection:
         try:
             async with asyncio.timeout(60):
                 await self.writer.start_tls(self.tls_context)
+            share_read_buffer(self.writer.transport)
         except (ssl.SSLError, OSError, TimeoutError) as error:
             log.info("STARTTLS handshake failed: %s", error)
             raise ConnectionClosed from None

@@ -14,7 +14,7 @@ from kittiwake.imapd.connection import ImapConnection
 from kittiwake.imapd.session import ImapSession, ImapSettings
 from kittiwake.net.connection import connection_id, next_connection_id, peer_ip
 from kittiwake.net.listeners import ConnectionLimits, Handler
-from kittiwake.net.tls import TlsContextHolder
+from kittiwake.net.tls import TlsContextHolder, share_read_buffer
 from kittiwake.proto.imap import responses as r
 from kittiwake.store.interface import Store
 
@@ -79,6 +79,7 @@ async def _handshake(writer: asyncio.StreamWriter, context: ssl.SSLContext) -> b
     try:
         async with asyncio.timeout(60):
             await writer.start_tls(context)
+        share_read_buffer(writer.transport)
     except (ssl.SSLError, OSError, TimeoutError) as error:
         log.info("TLS handshake failed: %s", error)
         return False

@@ -12,7 +12,7 @@ from kittiwake.config import Config
 from kittiwake.delivery.inbound import ClientInfo
 from kittiwake.net.connection import connection_id, next_connection_id, peer_ip, tls_info
 from kittiwake.net.listeners import ConnectionLimits, Handler
-from kittiwake.net.tls import TlsContextHolder
+from kittiwake.net.tls import TlsContextHolder, share_read_buffer
 from kittiwake.proto.smtp.options import ServerExtensions, ServerLimits
 from kittiwake.proto.smtp.replies import Reply
 from kittiwake.proto.smtp.server import SmtpServerConnection
@@ -132,6 +132,7 @@ async def _implicit_tls(
     try:
         async with asyncio.timeout(settings.command_timeout):
             await writer.start_tls(context)
+        share_read_buffer(writer.transport)
     except (ssl.SSLError, OSError, TimeoutError) as error:
         log.info("TLS handshake failed: %s", error)
         return False

@@ -20,6 +20,7 @@ from kittiwake.delivery.inbound import ClientInfo, Recipient, Transaction, new_q
 from kittiwake.delivery.spool import Spool
 from kittiwake.delivery.verification import Disposition, Verdicts
 from kittiwake.net.connection import tls_info
+from kittiwake.net.tls import share_read_buffer
 from kittiwake.proto import sasl
 from kittiwake.proto.smtp import events as ev
 from kittiwake.proto.smtp.replies import (
@@ -168,6 +169,7 @@ class SmtpSession:
         try:
             async with asyncio.timeout(self.settings.command_timeout):
                 await self.writer.start_tls(self.tls_context)
+            share_read_buffer(self.writer.transport)
         except (ssl.SSLError, OSError, TimeoutError) as error:
             log.warning("STARTTLS handshake failed: %s", error)
             self.writer.close()

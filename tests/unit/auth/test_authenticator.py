@@ -71,3 +71,60 @@ def test_malformed_stored_hash_never_matches() -> None:
     passwords = Passwords(FAST)
     assert passwords.verify("not-a-hash", "anything") is False
     assert passwords.needs_rehash("not-a-hash") is True
+
+
+class CountingPasswords(Passwords):
+    """Real argon2id, counting the checks it makes."""
+
+    def __init__(self) -> None:
+        super().__init__(FAST)
+        self.checks = 0
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.checks += 1
+        return super().verify(password_hash, password)
+
+
+async def test_a_repeated_login_skips_the_hash_until_the_cache_expires(store: SqliteStore) -> None:
+    passwords = CountingPasswords()
+    await add_user(store, passwords)
+    clock = Clock()
+    auth = Authenticator(store, passwords, clock=clock)
+    for _ in range(3):
+        assert (await auth.verify("alice@example.org", "correct horse")).account is not None
+    assert passwords.checks == 1
+    clock.now += 901
+    assert (await auth.verify("alice@example.org", "correct horse")).account is not None
+    assert passwords.checks == 2
+
+
+async def test_a_cached_login_does_not_let_a_wrong_password_in(store: SqliteStore) -> None:
+    passwords = CountingPasswords()
+    await add_user(store, passwords)
+    auth = Authenticator(store, passwords)
+    assert (await auth.verify("alice@example.org", "correct horse")).account is not None
+    assert (await auth.verify("alice@example.org", "correct horsE")).account is None
+    assert passwords.checks == 2  # the failure paid for a real check
+
+
+async def test_changing_the_password_forgets_the_cached_login(store: SqliteStore) -> None:
+    passwords = CountingPasswords()
+    await add_user(store, passwords)
+    auth = Authenticator(store, passwords)
+    assert (await auth.verify("alice@example.org", "correct horse")).account is not None
+    account = await store.get_account("alice@example.org")
+    assert account is not None
+    await store.set_password_hash(account.id, passwords.hash("battery staple"))
+    assert (await auth.verify("alice@example.org", "correct horse")).account is None
+    assert (await auth.verify("alice@example.org", "battery staple")).account is not None
+
+
+async def test_a_cached_login_is_refused_while_the_account_is_locked(store: SqliteStore) -> None:
+    passwords = CountingPasswords()
+    await add_user(store, passwords)
+    auth = Authenticator(store, passwords, ledger=FailureLedger(lock_after=2, window=60), clock=Clock())
+    assert (await auth.verify("alice@example.org", "correct horse", client_ip="192.0.2.1")).account
+    for _ in range(2):
+        await auth.verify("alice@example.org", "bad", client_ip="203.0.113.9")
+    with pytest.raises(TooManyFailures):
+        await auth.verify("alice@example.org", "correct horse", client_ip="192.0.2.1")
