@@ -6,8 +6,9 @@ only queued; `flush()` turns them into untagged responses at the points RFC 9051
 (or VANISHED) may not be sent while a FETCH, STORE or SEARCH by sequence number runs, because it would
 renumber the messages the client is talking about; the caller says whether expunges may go out now.
 New messages are announced with EXISTS after any allowed expunges. A message that arrives and goes again
-before the client heard of it is never mentioned. The UID list is an array of 8-byte integers, so a selected
-100,000-message mailbox costs under a megabyte.
+before the client heard of it is never mentioned. The UID list is an array of 4-byte integers, taken as it
+is from the store's UID cache and shared with every session that selected the same state of the mailbox;
+it is replaced, never changed in place, so sessions holding it are undisturbed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kittiwake.proto.imap.responses import Exists, Expunge, FetchResponse, Respo
 from kittiwake.proto.imap.wire_format import encode_flag_list
 from kittiwake.store.changes import Change, FlagsChanged, MessagesAdded, MessagesExpunged
 from kittiwake.store.models import FlagUpdate, Mailbox
+from kittiwake.store.uid_cache import UID_TYPECODE, without
 
 
 class SelectedMailbox:
@@ -29,7 +31,7 @@ class SelectedMailbox:
         self.uid_validity = mailbox.uid_validity
         self.read_only = read_only
         self.highest_modseq = mailbox.highest_modseq
-        self.uids: array.array[int] = array.array("Q")
+        self.uids: array.array[int] = array.array(UID_TYPECODE)
         self._owner = owner
         self._added: list[int] = []
         self._expunged: set[int] = set()
@@ -38,7 +40,7 @@ class SelectedMailbox:
 
     def load(self, uids: Sequence[int]) -> None:
         """Take the UID list read from the store (after subscribing, so nothing is missed in between)."""
-        self.uids = array.array("Q", uids)
+        self.uids = uids if isinstance(uids, array.array) else array.array(UID_TYPECODE, uids)
         newest = self.uids[-1] if self.uids else 0
         self._added = [uid for uid in self._added if uid > newest]
 
@@ -99,7 +101,7 @@ class SelectedMailbox:
             fresh = sorted(uid for uid in set(self._added) if uid > newest)
             self._added = []
             if fresh:
-                self.uids.extend(fresh)
+                self.uids = self.uids + array.array(self.uids.typecode, fresh)
                 responses.append(Exists(count=len(self.uids)))
         return responses
 
@@ -133,8 +135,7 @@ class SelectedMailbox:
             # sent is then still valid when the client reads it.
             numbers = [self.sequence_number(uid) or 0 for uid in gone]
             responses = [Expunge(sequence_number=n) for n in sorted(numbers, reverse=True)]
-        doomed = set(gone)
-        self.uids = array.array("Q", [uid for uid in self.uids if uid not in doomed])
+        self.uids = without(self.uids, set(gone))
         return responses
 
 

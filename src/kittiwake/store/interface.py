@@ -10,7 +10,7 @@ import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from kittiwake.store.changes import ChangeBus
 from kittiwake.store.models import (
@@ -28,6 +28,8 @@ from kittiwake.store.models import (
 )
 
 UidRanges = Sequence[tuple[int, int]]  # inclusive (first, last) UID ranges, e.g. ((1, 5), (9, 9))
+# What a flag row may carry after (uid, system flags, keywords), in the order asked for.
+FlagRowColumn = Literal["modseq", "internal_date", "size"]
 
 # Every new account gets these, with their RFC 6154 attributes.
 DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
@@ -164,8 +166,8 @@ class Store(Protocol):
         self, mailbox_id: int, uids: UidRanges, *, with_structure: bool = False
     ) -> list[MessageRecord]: ...
     async def load_flag_rows(
-        self, mailbox_id: int, uids: UidRanges
-    ) -> list[tuple[int, int, int, str | None, int, int]]: ...
+        self, mailbox_id: int, uids: UidRanges, extra: Sequence[FlagRowColumn] = ()
+    ) -> list[tuple[Any, ...]]: ...
     async def load_changed_since(self, mailbox_id: int, modseq: int) -> list[MessageRecord]: ...
     async def load_expunged_since(self, mailbox_id: int, modseq: int) -> list[Expunged]: ...
     async def store_flags(

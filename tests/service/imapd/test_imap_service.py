@@ -297,3 +297,45 @@ async def test_search_esearch_searchres_sort_and_thread(server: RunningServer) -
     assert (await raw.command("j", "THREAD ORDEREDSUBJECT UTF-8 ALL"))[0] == b"* THREAD (1 3)(2)\r\n"
     assert (await raw.command("k", "SEARCH CHARSET KOI8-Q ALL"))[-1].startswith(b"k NO [BADCHARSET")
     raw.close()
+
+
+async def test_flag_only_fetches_match_the_full_path_in_any_item_order(server: RunningServer) -> None:
+    for subject in ("a", "b", "c", "d"):
+        await run(deliver, server, subject)
+    raw = await Raw.open(server)
+    await raw.login()
+    await raw.command("s", "SELECT INBOX (CONDSTORE)")
+    await raw.command("f", "STORE 2,4 +FLAGS.SILENT (\\Seen $Work)")
+    # ENVELOPE forces the general path; the same items without it take the flag-row path.
+    slow = await raw.command("a", "FETCH 1:4 (RFC822.SIZE INTERNALDATE FLAGS MODSEQ UID ENVELOPE)")
+    fast = await raw.command("b", "FETCH 1:4 (RFC822.SIZE INTERNALDATE FLAGS MODSEQ UID)")
+    assert len(slow) == len(fast) == 5
+    for full, quick in zip(slow[:-1], fast[:-1], strict=True):
+        assert quick == full[: full.index(b" ENVELOPE (")] + b")\r\n"
+    reordered = await raw.command("c", "FETCH 2,4 (FLAGS UID)")
+    assert reordered[0] == b"* 2 FETCH (FLAGS (\\Seen $Work) UID 2)\r\n"
+    assert reordered[1] == b"* 4 FETCH (FLAGS (\\Seen $Work) UID 4)\r\n"
+    raw.close()
+
+
+async def test_flag_only_fetch_keeps_the_sessions_numbers_while_others_change_the_mailbox(
+    server: RunningServer,
+) -> None:
+    for subject in ("a", "b", "c"):
+        await run(deliver, server, subject)
+    first = await Raw.open(server)
+    other = await Raw.open(server)
+    for raw in (first, other):
+        await raw.login()
+        await raw.command("s", "SELECT INBOX")
+    await other.command("a", "STORE 2 +FLAGS.SILENT (\\Deleted)")
+    await other.command("b", "EXPUNGE")
+    await run(deliver, server, "d")
+    lines = await first.command("c", "UID FETCH 1:* (FLAGS)")
+    fetches = [line for line in lines if line.startswith(b"* ") and b" FETCH " in line]
+    # The numbers are those the client knows: the expunge and the new message are announced after.
+    assert fetches == [b"* 1 FETCH (UID 1 FLAGS ())\r\n", b"* 3 FETCH (UID 3 FLAGS ())\r\n"]
+    assert lines[2:4] == [b"* 2 EXPUNGE\r\n", b"* 3 EXISTS\r\n"]
+    assert lines[-1].startswith(b"c OK")
+    first.close()
+    other.close()

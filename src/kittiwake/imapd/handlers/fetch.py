@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import bisect
 import operator
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from kittiwake.imapd.dispatch import handles
 from kittiwake.imapd.handlers.messages import resolve_uids
@@ -29,7 +30,7 @@ from kittiwake.proto.imap.wire_format import (
     render_body_structure,
     render_envelope,
 )
-from kittiwake.store.interface import FlagMode
+from kittiwake.store.interface import FlagMode, FlagRowColumn
 from kittiwake.store.models import Flags, MessageRecord, SystemFlag
 
 BATCH = 500  # records loaded per store query, so a FETCH 1:* of a huge mailbox never holds it all
@@ -80,13 +81,17 @@ _FAST_ITEMS = {
     f.SimpleItem.INTERNALDATE,
     f.SimpleItem.RFC822_SIZE,
 }
-# Each fast item: its wire template and its position in the row `_fast_path` builds.
-_FAST_TEMPLATES = {
-    f.SimpleItem.UID: (b"UID %d", 1),
-    f.SimpleItem.MODSEQ: (b"MODSEQ (%d)", 2),
-    f.SimpleItem.FLAGS: (b"FLAGS %s", 3),
-    f.SimpleItem.INTERNALDATE: (b"INTERNALDATE %s", 4),
-    f.SimpleItem.RFC822_SIZE: (b"RFC822.SIZE %d", 5),
+_FAST_TEMPLATES: dict[f.FetchItem, bytes] = {
+    f.SimpleItem.UID: b"UID %d",
+    f.SimpleItem.MODSEQ: b"MODSEQ (%d)",
+    f.SimpleItem.FLAGS: b"FLAGS %s",
+    f.SimpleItem.INTERNALDATE: b"INTERNALDATE %s",
+    f.SimpleItem.RFC822_SIZE: b"RFC822.SIZE %d",
+}
+_FAST_COLUMNS: dict[f.FetchItem, FlagRowColumn] = {
+    f.SimpleItem.MODSEQ: "modseq",
+    f.SimpleItem.INTERNALDATE: "internal_date",
+    f.SimpleItem.RFC822_SIZE: "size",
 }
 FAST_BATCH = 5000
 
@@ -98,38 +103,76 @@ async def _fast_path(
     uids: Sequence[int],
     changed_since: int | None,
 ) -> AsyncIterator[r.Prebuilt]:
-    """FETCH of record fields only (a client syncing flags): one query per 5,000 messages, and each
-    response line made by one %-format from a row tuple, with flag lists and dates rendered once."""
-    template = b"* %d FETCH (" + b" ".join(_FAST_TEMPLATES[i][0] for i in items) + b")\r\n"  # type: ignore[index]
-    pick = operator.itemgetter(0, *(_FAST_TEMPLATES[i][1] for i in items))  # type: ignore[index]
-    want_dates = f.SimpleItem.INTERNALDATE in items
-    flag_lists: dict[tuple[int, str | None], bytes] = {}
-    dates: dict[int, bytes] = {}
+    """FETCH of record fields only (a client syncing flags): one query per 5,000 messages, reading only
+    the columns asked for, and each response line made by one %-format of (number, uid, flags, *columns),
+    with flag lists and dates rendered once per distinct value."""
+    template = b"* %d FETCH (" + b" ".join(_FAST_TEMPLATES[i] for i in items) + b")\r\n"
+    extra = [_FAST_COLUMNS[i] for i in items if i in _FAST_COLUMNS]
+    if changed_since is not None and "modseq" not in extra:
+        extra.append("modseq")
+    where = {f.SimpleItem.UID: 1, f.SimpleItem.FLAGS: 2} | {
+        item: 3 + extra.index(column) for item, column in _FAST_COLUMNS.items() if column in extra
+    }
+    positions = [where[i] for i in items]
+    pick = None if positions == list(range(1, 3 + len(extra))) else operator.itemgetter(0, *positions)
+    date_at = 3 + extra.index("internal_date") if "internal_date" in extra else None
     known = selected.uids
+    render = _FieldRenderer()
+    flags = render.flags
     for start in range(0, len(uids), FAST_BATCH):
         batch = uids[start : start + FAST_BATCH]
-        rows = await session.store.load_flag_rows(selected.id, uid_runs(batch, known))
-        index = bisect.bisect_left(known, batch[0]) if batch else 0
-        lines = []
-        for uid, modseq, system, keywords, date, size in rows:
-            while index < len(known) and known[index] < uid:
-                index += 1
-            if index == len(known) or known[index] != uid:
-                continue  # arrived after the client's view: announced later with EXISTS
-            if changed_since is not None and modseq <= changed_since:
-                continue
-            flags = flag_lists.get((system, keywords))
-            if flags is None:
-                names = Flags(system=SystemFlag(system), keywords=frozenset((keywords or "").split())).names()
-                flags = flag_lists[(system, keywords)] = encode_flag_list(names)
-            stamp = b""
-            if want_dates:
-                stamp = dates.get(date) or dates.setdefault(
-                    date, encode_date_time(datetime.fromtimestamp(date, UTC))
-                )
-            lines.append(template % pick((index + 1, uid, modseq, flags, stamp, size)))
+        rows = await session.store.load_flag_rows(selected.id, uid_runs(batch, known), extra)
+        if changed_since is not None:
+            modseq_at = 3 + extra.index("modseq")
+            rows = [row for row in rows if row[modseq_at] > changed_since]
+        if date_at is not None:
+            rows = [(*row[:date_at], render.date(row[date_at]), *row[date_at + 1 :]) for row in rows]
+        numbered = _numbered(rows, known, bisect.bisect_left(known, batch[0]) if batch else 0)
+        if pick is None:
+            lines = [template % ((n, row[0], flags(row[1], row[2]), *row[3:])) for n, row in numbered]
+        else:
+            lines = [template % pick((n, row[0], flags(row[1], row[2]), *row[3:])) for n, row in numbered]
         if lines:
             yield r.Prebuilt(data=b"".join(lines))
+
+
+def _numbered(
+    rows: list[tuple[Any, ...]], known: Sequence[int], index: int
+) -> Iterable[tuple[int, tuple[Any, ...]]]:
+    """Each row with its message sequence number; rows the client has not heard of yet (announced later
+    with EXISTS) are left out. When the rows are exactly the known UIDs from `index` on, the numbers
+    simply count up, which is the common case and needs no per-row search."""
+    last = index + len(rows) - 1
+    if rows and last < len(known) and known[index] == rows[0][0] and known[last] == rows[-1][0]:
+        return zip(range(index + 1, last + 2), rows, strict=True)
+    numbered = []
+    for row in rows:
+        while index < len(known) and known[index] < row[0]:
+            index += 1
+        if index < len(known) and known[index] == row[0]:
+            numbered.append((index + 1, row))
+    return numbered
+
+
+class _FieldRenderer:
+    """Turns a flag row into the values of the FETCH template, in item order."""
+
+    def __init__(self) -> None:
+        self._flags: dict[tuple[int, str | None], bytes] = {}
+        self._dates: dict[int, bytes] = {}
+
+    def flags(self, system: int, keywords: str | None) -> bytes:
+        rendered = self._flags.get((system, keywords))
+        if rendered is None:
+            names = Flags(system=SystemFlag(system), keywords=frozenset((keywords or "").split())).names()
+            rendered = self._flags[(system, keywords)] = encode_flag_list(names)
+        return rendered
+
+    def date(self, stamp: int) -> bytes:
+        rendered = self._dates.get(stamp)
+        if rendered is None:
+            rendered = self._dates[stamp] = encode_date_time(datetime.fromtimestamp(stamp, UTC))
+        return rendered
 
 
 def _with_implied_items(session: ImapSession, command: c.Fetch) -> tuple[f.FetchItem, ...]:

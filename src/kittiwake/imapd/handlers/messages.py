@@ -21,5 +21,11 @@ def resolve_uids(session: ImapSession, sequence_set: SequenceSet, *, uid: bool) 
         ranges = sequence_set.resolve_message_numbers(selected.exists)
     except InvalidSequenceSet:
         raise CommandFailed("Invalid message sequence number", bad=True) from None
-    numbers = sorted({n for span in ranges for n in span})
-    return [selected.uids[n - 1] for n in numbers]
+    uids: list[int] = []
+    end = 0  # message numbers below this are taken already: sets may overlap or come in any order
+    for span in sorted(ranges, key=lambda span: span.start):
+        start = max(span.start, end + 1)
+        if start < span.stop:
+            uids.extend(selected.uids[start - 1 : span.stop - 1])  # sliced in C, not number by number
+            end = span.stop - 1
+    return uids

@@ -11,14 +11,15 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kittiwake.store import errors
 from kittiwake.store.blobs import FileBlobStore
-from kittiwake.store.changes import ChangeBus, LocalChangeBus
+from kittiwake.store.changes import Change, ChangeBus, LocalChangeBus
 from kittiwake.store.interface import (
     DEFAULT_MAILBOXES,
     FlagMode,
+    FlagRowColumn,
     QueueEntry,
     QueueRequest,
     RecipientOutcome,
@@ -43,9 +44,11 @@ from kittiwake.store.sqlite.connection import connect, migrate
 from kittiwake.store.sqlite.queue_ops import insert_queue_entry
 from kittiwake.store.sqlite.verify import sweep, verify_store
 from kittiwake.store.sqlite.writer import Checkpointer, GroupCommitWriter, Transaction
+from kittiwake.store.uid_cache import UID_TYPECODE, UidCache
 
 T = TypeVar("T")
 _ACCOUNT_COLUMNS = "id, address, password_hash, quota_bytes, quota_messages"
+_FLAG_ROW_COLUMNS = {"modseq": "modseq", "internal_date": "internal_date", "size": "size"}
 _MESSAGE_COLUMNS = "mailbox_id, uid, modseq, internal_date, size, system_flags, keywords, blob_id"
 
 
@@ -89,7 +92,8 @@ class SqliteStore:
         self.db_path = data_dir / "kittiwake.db"
         self.files = FileBlobStore(data_dir / "blobs")
         self.changes: ChangeBus = changes if changes is not None else LocalChangeBus()
-        self._writer = GroupCommitWriter(self.db_path, self.changes.publish, max_group=max_group)
+        self.uid_cache = UidCache()
+        self._writer = GroupCommitWriter(self.db_path, self._publish, max_group=max_group)
         self._checkpointer = Checkpointer(self.db_path)
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-reader")
@@ -128,9 +132,19 @@ class SqliteStore:
     async def _write(self, run: Callable[[Transaction], T]) -> T:
         return await self._writer.submit(run)
 
+    def _publish(self, change: Change) -> None:
+        self.uid_cache.apply(change)
+        self.changes.publish(change)
+
     async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._with_reader, run)
+
+    def _read_now(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        """A read of a few indexed rows, run on the calling (event loop) thread: SQLite answers it from its
+        page cache in microseconds, less than handing it to a reader thread and back costs. Reads whose
+        size the caller does not bound go through `_read` instead."""
+        return self._with_reader(run)
 
     def _with_reader(self, run: Callable[[sqlite3.Connection], T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -228,7 +242,7 @@ class SqliteStore:
         await self._write(run)
 
     async def get_account(self, address: str) -> Account | None:
-        row = await self._read(
+        row = self._read_now(
             lambda c: c.execute(
                 f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE address = ?", (address,)
             ).fetchone()
@@ -236,7 +250,7 @@ class SqliteStore:
         return None if row is None else _account(row)
 
     async def get_account_by_id(self, account_id: int) -> Account | None:
-        row = await self._read(
+        row = self._read_now(
             lambda c: c.execute(
                 f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)
             ).fetchone()
@@ -283,7 +297,7 @@ class SqliteStore:
         await self._write(run)
 
     async def get_alias(self, source: str) -> Alias | None:
-        rows = await self._read(
+        rows = self._read_now(
             lambda c: c.execute(
                 "SELECT target FROM aliases WHERE source = ? ORDER BY target", (source,)
             ).fetchall()
@@ -302,7 +316,7 @@ class SqliteStore:
     # -- mailboxes ---------------------------------------------------------------------------------------
 
     async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
-        rows = await self._read(
+        rows = self._read_now(
             lambda c: c.execute(
                 f"SELECT {mailbox_ops.MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name",
                 (account_id,),
@@ -311,10 +325,10 @@ class SqliteStore:
         return [mailbox_ops.mailbox_from_row(row) for row in rows]
 
     async def get_mailbox(self, account_id: int, name: str) -> Mailbox:
-        return await self._read(lambda c: mailbox_ops.select_mailbox(c, account_id, name))
+        return self._read_now(lambda c: mailbox_ops.select_mailbox(c, account_id, name))
 
     async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox:
-        row = await self._read(
+        row = self._read_now(
             lambda c: c.execute(
                 f"SELECT {mailbox_ops.MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?", (mailbox_id,)
             ).fetchone()
@@ -353,7 +367,7 @@ class SqliteStore:
         await self._write(run)
 
     async def list_subscriptions(self, account_id: int) -> list[str]:
-        rows = await self._read(
+        rows = self._read_now(
             lambda c: c.execute(
                 "SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name", (account_id,)
             ).fetchall()
@@ -361,7 +375,7 @@ class SqliteStore:
         return [row[0] for row in rows]
 
     async def account_usage(self, account_id: int) -> tuple[int, int]:
-        row = await self._read(
+        row = self._read_now(
             lambda c: c.execute(
                 "SELECT coalesce(sum(size), 0), coalesce(sum(messages), 0) FROM mailboxes WHERE account_id = ?",
                 (account_id,),
@@ -433,11 +447,20 @@ class SqliteStore:
         return await self._write(lambda tx: message_ops.add_messages(tx, mailbox_id, messages))
 
     async def load_uids(self, mailbox_id: int) -> Sequence[int]:
-        def run(conn: sqlite3.Connection) -> array.array[int]:
-            cursor = conn.execute("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
-            return array.array("Q", itertools.chain.from_iterable(cursor))  # flattened in C, not per row
+        """The mailbox's UIDs, ascending, as a shared array that callers must copy before changing."""
+        return self._read_now(lambda conn: self._uids(conn, mailbox_id))
 
-        return await self._read(run)
+    def _uids(self, conn: sqlite3.Connection, mailbox_id: int) -> array.array[int]:
+        row = conn.execute("SELECT messages, uid_next FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+        if row is None:
+            raise errors.MailboxNotFound(str(mailbox_id))
+        cached = self.uid_cache.lookup(mailbox_id, row[0], row[1])
+        if cached is not None:
+            return cached
+        cursor = conn.execute("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
+        uids = array.array(UID_TYPECODE, itertools.chain.from_iterable(cursor))  # flattened in C, not per row
+        self.uid_cache.store(mailbox_id, uids, row[1])
+        return uids
 
     async def first_unseen_uid(self, mailbox_id: int) -> int | None:
         row = await self._read(
@@ -465,26 +488,27 @@ class SqliteStore:
                 if not filtered or message_ops.in_ranges(row[1], uids)
             ]
 
-        return await self._read(run)
+        return self._read_now(run)
 
     async def load_flag_rows(
-        self, mailbox_id: int, uids: UidRanges
-    ) -> list[tuple[int, int, int, str | None, int, int]]:
-        """(uid, modseq, system flags, keywords, internal date, size) rows in UID order: what a FETCH of flags
-        needs, as plain tuples, for the fast path that formats thousands of responses at once."""
+        self, mailbox_id: int, uids: UidRanges, extra: Sequence[FlagRowColumn] = ()
+    ) -> list[tuple[Any, ...]]:
+        """(uid, system flags, keywords, *extra) rows in UID order: what a FETCH of flags needs, as plain
+        tuples with no column more than asked for (each costs per row), for the fast path that formats
+        thousands of responses at once."""
+        columns = ", ".join(("uid", "system_flags", "keywords", *(_FLAG_ROW_COLUMNS[name] for name in extra)))
         clause, params = message_ops.range_clause(uids)
 
-        def run(conn: sqlite3.Connection) -> list[tuple[int, int, int, str | None, int, int]]:
-            rows = conn.execute(
-                "SELECT uid, modseq, system_flags, keywords, internal_date, size FROM messages"
-                f" WHERE mailbox_id = ? AND {clause} ORDER BY uid",
+        def run(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            rows: list[tuple[Any, ...]] = conn.execute(
+                f"SELECT {columns} FROM messages WHERE mailbox_id = ? AND {clause} ORDER BY uid",
                 [mailbox_id, *params],
             ).fetchall()
             if len(uids) > 64:
                 rows = [row for row in rows if message_ops.in_ranges(row[0], uids)]
             return rows
 
-        return await self._read(run)
+        return self._read_now(run)
 
     async def load_changed_since(self, mailbox_id: int, modseq: int) -> list[MessageRecord]:
         rows = await self._read(
