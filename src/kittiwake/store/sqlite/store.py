@@ -402,13 +402,22 @@ class SqliteStore:
         return BlobRef(file_name=await asyncio.to_thread(self.files.adopt, temp_path))
 
     async def read_blob(self, blob_id: int, start: int, end: int) -> bytes:
-        return await self._read(lambda c: self._read_range(c, blob_id, start, end))
+        # Bytes kept inside SQLite are read on the loop like any row; only a file needs a thread.
+        data = self._read_now(lambda c: self._read_range(c, blob_id, start, end, inline_only=True))
+        if data is None:
+            return await self._read(lambda c: self._read_range(c, blob_id, start, end) or b"")
+        return data
 
     async def read_blob_ranges(self, ranges: Sequence[tuple[int, int, int]]) -> list[bytes]:
         """Several (blob id, start, end) ranges in one trip to a reader thread (SEARCH reads headers so)."""
-        return await self._read(lambda c: [self._read_range(c, b, start, end) for b, start, end in ranges])
+        return await self._read(
+            lambda c: [self._read_range(c, b, start, end) or b"" for b, start, end in ranges]
+        )
 
-    def _read_range(self, conn: sqlite3.Connection, blob_id: int, start: int, end: int) -> bytes:
+    def _read_range(
+        self, conn: sqlite3.Connection, blob_id: int, start: int, end: int, *, inline_only: bool = False
+    ) -> bytes | None:
+        """The bytes in [start, end); None, with `inline_only`, when they would have to be read from a file."""
         row = conn.execute("SELECT file_name, size, prefix FROM blobs WHERE id = ?", (blob_id,)).fetchone()
         if row is None:
             raise errors.NotFound(f"message bytes {blob_id} are missing")
@@ -421,7 +430,7 @@ class SqliteStore:
         if end <= start:
             return bytes(head)
         if file_name is not None:
-            return head + self.files.read(file_name, start, end)
+            return None if inline_only else head + self.files.read(file_name, start, end)
         with conn.blobopen("blobs", "data", blob_id, readonly=True) as blob:
             blob.seek(start)
             return head + blob.read(end - start)
