@@ -11,6 +11,7 @@ Strings may hold surrogate escapes (undecodable header bytes); JSON's \\udcXX es
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -73,6 +74,14 @@ def load_structure(data: bytes | bytearray | memoryview | str) -> MessageStructu
         if isinstance(error, StructureFormatError):
             raise
         raise StructureFormatError(str(error)) from error
+
+
+@functools.lru_cache(maxsize=1024)
+def load_structure_cached(data: bytes) -> MessageStructure:
+    """`load_structure`, remembering the last structures loaded. Keyed by the stored bytes themselves, so
+    an answer can never belong to another message; structures are immutable, so sharing them is safe.
+    Clients fetch the same recent messages again and again (each device, each folder view)."""
+    return load_structure(data)
 
 
 def _load_message(size: int, envelope: list[Any], root: list[Any]) -> MessageStructure:

@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kittiwake.mail.structure import parse_structure
-from kittiwake.mail.structure_codec import StructureFormatError, dump_structure, load_structure
+from kittiwake.mail.structure_codec import (
+    StructureFormatError,
+    dump_structure,
+    load_structure,
+    load_structure_cached,
+)
 
 THREE_PARTS = (
     b'From: "Alice Example" <alice@example.com>\r\nTo: Bob <bob@example.org>, carol@example.net\r\n'
@@ -77,3 +82,12 @@ def test_loading_a_three_part_message_is_fast() -> None:
         best = min(best, (time.perf_counter() - start) / rounds)
     # Generous bound for slow CI machines; about 25 µs on a developer machine.
     assert best < 150e-6
+
+
+def test_cached_loading_answers_by_the_stored_bytes() -> None:
+    three = dump_structure(parse_structure(THREE_PARTS))
+    forwarded = dump_structure(parse_structure(FORWARDED_8BIT))
+    first = load_structure_cached(three)
+    assert first == load_structure(three)
+    assert load_structure_cached(bytes(bytearray(three))) is first  # equal bytes, same structure
+    assert load_structure_cached(forwarded) == load_structure(forwarded) != first

@@ -20,7 +20,7 @@ from kittiwake.imapd.handlers.sections import section_value
 from kittiwake.imapd.selected import SelectedMailbox, uid_runs
 from kittiwake.imapd.session import ImapSession
 from kittiwake.mail.structure import MessageStructure
-from kittiwake.mail.structure_codec import load_structure
+from kittiwake.mail.structure_codec import load_structure_cached
 from kittiwake.proto.imap import commands as c
 from kittiwake.proto.imap import fetch_items as f
 from kittiwake.proto.imap import responses as r
@@ -212,7 +212,7 @@ async def _response(
     items: tuple[f.FetchItem, ...],
     new_flags: Flags | None,
 ) -> r.FetchResponse:
-    structure: MessageStructure | None = load_structure(record.structure) if record.structure else None
+    structure: MessageStructure | None = load_structure_cached(record.structure) if record.structure else None
     values: list[tuple[str, bytes | r.BodyLiteral]] = []
     flags_sent = False
     for item in items:

@@ -140,17 +140,25 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._with_reader, run)
 
-    def _read_now(self, run: Callable[[sqlite3.Connection], T]) -> T:
+    def _read_now(self, run: Callable[[sqlite3.Connection], T], *, snapshot: bool = False) -> T:
         """A read of a few indexed rows, run on the calling (event loop) thread: SQLite answers it from its
         page cache in microseconds, less than handing it to a reader thread and back costs. Reads whose
-        size the caller does not bound go through `_read` instead."""
-        return self._with_reader(run)
+        size the caller does not bound go through `_read` instead. A single statement is its own
+        consistent snapshot; `snapshot` wraps several in one read transaction."""
+        if snapshot:
+            return self._with_reader(run)
+        return run(self._connection())
 
-    def _with_reader(self, run: Callable[[sqlite3.Connection], T]) -> T:
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's read-only connection, in autocommit mode."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.db_path, readonly=True)
             self._local.conn = conn
+        return conn
+
+    def _with_reader(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._connection()
         # One read transaction per operation: it sees one consistent snapshot, and ends here, so the next
         # operation on this thread sees everything committed since.
         conn.execute("BEGIN")
@@ -457,7 +465,7 @@ class SqliteStore:
 
     async def load_uids(self, mailbox_id: int) -> Sequence[int]:
         """The mailbox's UIDs, ascending, as a shared array that callers must copy before changing."""
-        return self._read_now(lambda conn: self._uids(conn, mailbox_id))
+        return self._read_now(lambda conn: self._uids(conn, mailbox_id), snapshot=True)
 
     def _uids(self, conn: sqlite3.Connection, mailbox_id: int) -> array.array[int]:
         row = conn.execute("SELECT messages, uid_next FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
