@@ -1,17 +1,17 @@
-"""The UID cache behind SELECT: served from memory, kept current by commits, never trusted when stale."""
+"""What SELECT reads from memory (UIDs, the first unseen UID): kept current by commits, never stale."""
 
 from __future__ import annotations
 
 import array
 import sqlite3
 
+from tests.unit.store.test_sqlite_store import incoming, make_account
+
 from kittiwake.store.changes import MessagesAdded, MessagesExpunged
 from kittiwake.store.interface import FlagMode
 from kittiwake.store.models import Expunged, Flags, SystemFlag
 from kittiwake.store.sqlite import SqliteStore
 from kittiwake.store.uid_cache import UidCache, without
-
-from tests.unit.store.test_sqlite_store import incoming, make_account
 
 DELETED = Flags(system=SystemFlag.DELETED)
 
@@ -80,3 +80,17 @@ def test_without_removes_few_or_many_uids() -> None:
     many = set(range(1, 1001, 2))
     assert list(without(uids, many)) == list(range(2, 1001, 2))
     assert len(uids) == 1000
+
+
+async def test_the_first_unseen_uid_follows_flag_changes_and_new_mail(store: SqliteStore) -> None:
+    mailbox = await inbox_id(store)
+    seen = Flags(system=SystemFlag.SEEN)
+    await store.append(mailbox, [await incoming(store, b"m\r\n", seen) for _ in range(3)])
+    assert await store.first_unseen_uid(mailbox) is None
+    await store.store_flags(mailbox, [(2, 2)], FlagMode.REMOVE, seen)
+    assert await store.first_unseen_uid(mailbox) == 2
+    assert await store.first_unseen_uid(mailbox) == 2
+    await store.store_flags(mailbox, [(2, 2)], FlagMode.ADD, seen)
+    assert await store.first_unseen_uid(mailbox) is None
+    await store.append(mailbox, [await incoming(store, b"new\r\n")])
+    assert await store.first_unseen_uid(mailbox) == 4

@@ -76,6 +76,14 @@ def _message(row: tuple[object, ...], structure: bytes | None) -> MessageRecord:
     )
 
 
+def _mailbox_state(conn: sqlite3.Connection, mailbox_id: int) -> tuple[int, int] | None:
+    """(HIGHESTMODSEQ, UIDNEXT): every change to a mailbox's messages raises one of them."""
+    row = conn.execute(
+        "SELECT highest_modseq, uid_next FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
 class SqliteStore:
     """Open with `await SqliteStore.open(data_dir)`; close with `await store.close()`."""
 
@@ -93,6 +101,7 @@ class SqliteStore:
         self.files = FileBlobStore(data_dir / "blobs")
         self.changes: ChangeBus = changes if changes is not None else LocalChangeBus()
         self.uid_cache = UidCache()
+        self._first_unseen: dict[int, tuple[tuple[int, int], int | None]] = {}
         self._writer = GroupCommitWriter(self.db_path, self._publish, max_group=max_group)
         self._checkpointer = Checkpointer(self.db_path)
         self._local = threading.local()
@@ -480,12 +489,28 @@ class SqliteStore:
         return uids
 
     async def first_unseen_uid(self, mailbox_id: int) -> int | None:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT min(uid) FROM messages WHERE mailbox_id = ? AND system_flags & 1 = 0", (mailbox_id,)
+        """The lowest UID without \\Seen. Finding it may scan the whole mailbox (all read but the newest is
+        the usual case), so it runs on a reader thread, and the answer is remembered for as long as the
+        mailbox's HIGHESTMODSEQ and UIDNEXT say nothing in it changed: clients SELECT the same mailbox
+        again and again."""
+        state = self._read_now(lambda c: _mailbox_state(c, mailbox_id))
+        remembered = self._first_unseen.get(mailbox_id)
+        if state is not None and remembered is not None and remembered[0] == state:
+            return remembered[1]
+
+        def run(conn: sqlite3.Connection) -> tuple[tuple[int, int] | None, int | None]:
+            row = conn.execute(
+                "SELECT uid FROM messages WHERE mailbox_id = ? AND system_flags & 1 = 0 ORDER BY uid LIMIT 1",
+                (mailbox_id,),
             ).fetchone()
-        )
-        return None if row is None or row[0] is None else int(row[0])
+            return _mailbox_state(conn, mailbox_id), None if row is None else int(row[0])
+
+        state, first = await self._read(run)
+        if state is not None:
+            if len(self._first_unseen) >= 10_000:
+                self._first_unseen.clear()
+            self._first_unseen[mailbox_id] = (state, first)
+        return first
 
     async def load_messages(
         self, mailbox_id: int, uids: UidRanges, *, with_structure: bool = False
