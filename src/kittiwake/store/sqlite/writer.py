@@ -1,21 +1,27 @@
-"""The single writer: every write runs on one thread, and writes that arrive together share one transaction.
+"""The single writer: every write runs on one connection, and writes that arrive together share one transaction.
 
 Theory of operation: callers on the event loop submit an operation (a function of a Transaction) and await a
-future. The writer thread takes the first waiting operation plus all others queued meanwhile, opens one
-transaction, runs each inside its own SAVEPOINT (so one failing operation undoes only itself), then commits
-once: one WAL fsync makes the whole group durable. Only after the commit are the futures resolved and the
-changes published, on each caller's event loop, so nobody acknowledges anything that is not on disk. While
-one group commits, the next one gathers in the queue: the busier the server, the bigger the groups.
+future. Operations submitted during one turn of the loop form a group: the loop itself opens one transaction,
+runs each operation inside its own SAVEPOINT (so one failing operation undoes only itself), and hands the
+COMMIT alone to the committer thread, where the WAL fsync happens without holding up the loop. Only after
+the commit are the futures resolved and the changes published, so nobody acknowledges anything that is not
+on disk. While one group commits, the next one gathers: the busier the server, the bigger the groups.
+
+The statements run on the loop because they take microseconds, while a writer thread needs the GIL back
+after every one of them and, when the loop is busy, waits for it each time; the commit is the only step
+that waits for the disk. The loop never waits for a lock either: the connection's busy timeout is zero, and
+a group that finds the database locked (by a command-line process, say) is tried again a moment later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -25,6 +31,7 @@ from kittiwake.store.sqlite.connection import connect
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+LOCKED_RETRY = 0.005  # seconds before a group that found the database locked is tried again
 
 
 @dataclass(slots=True)
@@ -40,114 +47,155 @@ class Transaction:
 class _Operation(Generic[T]):
     run: Callable[[Transaction], T]
     future: asyncio.Future[T]
-    loop: asyncio.AbstractEventLoop
+
+
+@dataclass(slots=True)
+class _Outcome:
+    operation: _Operation[Any]
+    result: object
+    error: BaseException | None
+    tx: Transaction
 
 
 class GroupCommitWriter:
     def __init__(self, path: Path, publish: Callable[[Change], None], *, max_group: int = 256) -> None:
-        self._path = path
         self._publish = publish
         self._max_group = max_group
-        self._queue: queue.SimpleQueue[_Operation[Any] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name="store-writer", daemon=True)
+        self._conn = connect(path)
+        # Checkpoints run on their own thread (Checkpointer), so no commit waits while the WAL is copied back.
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-commit")
+        self._pending: deque[_Operation[Any]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduled = False
+        self._committing = False
+        self._idle = threading.Event()
+        self._idle.set()
+        self._closed = False
         self.groups = 0  # transactions committed, for benchmarks
         self.operations = 0
-        self._thread.start()
 
     async def submit(self, run: Callable[[Transaction], T]) -> T:
         """Run `run` in the next group transaction; returns its result once the commit is durable."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            if not self._idle.is_set():
+                raise RuntimeError("the store is in use by another event loop")
+            self._loop = loop
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Operation(run, future, loop))
+        self._pending.append(_Operation(run, future))
+        self._idle.clear()
+        self._schedule()
         return await future
 
     def close(self) -> None:
-        """Finish queued operations, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join()
+        """Wait for submitted operations to be committed, then close. Call from outside the event loop."""
+        self._idle.wait()
+        self._closed = True
+        self._committer.shutdown(wait=True)
+        self._conn.close()
 
-    def _serve(self) -> None:
-        conn = connect(self._path)
-        # Checkpoints run on their own thread (Checkpointer), so no commit waits while the WAL is copied back.
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
-        try:
-            while True:
-                group, stopping = self._take_group()
-                if group:
-                    self._commit_group(conn, group)
-                if stopping:
-                    return
-        finally:
-            conn.close()
-
-    def _take_group(self) -> tuple[list[_Operation[Any]], bool]:
-        first = self._queue.get()
-        if first is None:
-            return [], True
-        group = [first]
-        while len(group) < self._max_group:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                return group, True
-            group.append(item)
-        return group, False
-
-    def _commit_group(self, conn: sqlite3.Connection, group: list[_Operation[Any]]) -> None:
-        outcomes: list[tuple[_Operation[Any], object, BaseException | None, Transaction]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for operation in group:
-                tx = Transaction(conn)
-                conn.execute("SAVEPOINT operation")
-                try:
-                    result = operation.run(tx)
-                except Exception as refusal:  # the caller gets it; the others in the group go on
-                    conn.execute("ROLLBACK TO operation")
-                    conn.execute("RELEASE operation")
-                    outcomes.append((operation, None, refusal, tx))
-                else:
-                    conn.execute("RELEASE operation")
-                    outcomes.append((operation, result, None, tx))
-            conn.execute("COMMIT")
-        except Exception as failure:
-            log.exception("store transaction failed")
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for operation in group:
-                operation.loop.call_soon_threadsafe(
-                    _settle, operation.future, None, failure, [], self._publish
-                )
+    def _schedule(self, delay: float = 0.0) -> None:
+        if self._scheduled or self._committing or self._loop is None:
             return
-        self.groups += 1
-        self.operations += len(group)
-        for operation, result, error, tx in outcomes:
-            if error is None:
-                for action in tx.after_commit:
+        self._scheduled = True
+        if delay:
+            self._loop.call_later(delay, self._start_group)
+        else:
+            self._loop.call_soon(self._start_group)
+
+    def _start_group(self) -> None:
+        self._scheduled = False
+        if self._committing:
+            return
+        if not self._pending:
+            self._idle.set()
+            return
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                self._schedule(LOCKED_RETRY)
+                return
+            self._fail(self._take(), error)
+            self._schedule()
+            return
+        group = self._take()
+        try:
+            outcomes = [self._run(operation) for operation in group]
+        except Exception as failure:  # the database itself failed (disk full, I/O error): nothing is kept
+            log.exception("store transaction failed")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._fail(group, failure)
+            self._schedule()
+            return
+        self._committing = True
+        assert self._loop is not None
+        done = self._loop.run_in_executor(self._committer, self._commit, outcomes)
+        done.add_done_callback(lambda finished: self._committed(finished, outcomes))
+
+    def _take(self) -> list[_Operation[Any]]:
+        count = min(len(self._pending), self._max_group)
+        return [self._pending.popleft() for _ in range(count)]
+
+    def _run(self, operation: _Operation[Any]) -> _Outcome:
+        tx = Transaction(self._conn)
+        self._conn.execute("SAVEPOINT operation")
+        try:
+            result = operation.run(tx)
+        except Exception as refusal:  # the caller gets it; the others in the group go on
+            self._conn.execute("ROLLBACK TO operation")
+            self._conn.execute("RELEASE operation")
+            return _Outcome(operation, None, refusal, tx)
+        self._conn.execute("RELEASE operation")
+        return _Outcome(operation, result, None, tx)
+
+    def _commit(self, outcomes: list[_Outcome]) -> None:
+        """On the committer thread: make the group durable, then do what its operations asked for after."""
+        self._conn.execute("COMMIT")
+        for outcome in outcomes:
+            if outcome.error is None:
+                for action in outcome.tx.after_commit:
                     action()
-            changes = tx.changes if error is None else []
-            operation.loop.call_soon_threadsafe(
-                _settle, operation.future, result, error, changes, self._publish
-            )
+
+    def _committed(self, finished: asyncio.Future[None], outcomes: list[_Outcome]) -> None:
+        self._committing = False
+        failure = finished.exception()
+        if failure is not None:
+            log.error("store transaction failed", exc_info=failure)
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._fail([outcome.operation for outcome in outcomes], failure)
+        else:
+            self.groups += 1
+            self.operations += len(outcomes)
+            for outcome in outcomes:
+                _settle(outcome, self._publish)
+        self._schedule()
+        if not self._pending and not self._scheduled:
+            self._idle.set()
+
+    def _fail(self, group: list[_Operation[Any]], failure: BaseException) -> None:
+        for operation in group:
+            if not operation.future.done():
+                operation.future.set_exception(failure)
 
 
-def _settle(
-    future: asyncio.Future[Any],
-    result: object,
-    error: BaseException | None,
-    changes: list[Change],
-    publish: Callable[[Change], None],
-) -> None:
-    for change in changes:
-        publish(change)
+def _settle(outcome: _Outcome, publish: Callable[[Change], None]) -> None:
+    if outcome.error is None:
+        for change in outcome.tx.changes:
+            publish(change)
+    future = outcome.operation.future
     if future.cancelled():
         return
-    if error is not None:
-        future.set_exception(error)
+    if outcome.error is not None:
+        future.set_exception(outcome.error)
     else:
-        future.set_result(result)
+        future.set_result(outcome.result)
 
 
 class Checkpointer:
