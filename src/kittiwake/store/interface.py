@@ -21,6 +21,7 @@ from kittiwake.store.models import (
     Domain,
     Expunged,
     Flags,
+    FlagSnapshot,
     FlagUpdate,
     IncomingMessage,
     Mailbox,
@@ -165,6 +166,7 @@ class Store(Protocol):
     async def load_messages(
         self, mailbox_id: int, uids: UidRanges, *, with_structure: bool = False
     ) -> list[MessageRecord]: ...
+    async def flag_snapshot(self, mailbox_id: int) -> FlagSnapshot: ...
     async def load_flag_rows(
         self, mailbox_id: int, uids: UidRanges, extra: Sequence[FlagRowColumn] = ()
     ) -> list[tuple[Any, ...]]: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import enum
 from dataclasses import dataclass
 
@@ -150,3 +151,13 @@ class FlagUpdate:
     uid: int
     modseq: int
     flags: Flags
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlagSnapshot:
+    """The flags of every message of a mailbox at one moment, as columns: what a client resynchronising a
+    large mailbox asks for. Shared between sessions; never changed."""
+
+    uids: array.array[int]  # ascending
+    system: array.array[int]  # SystemFlag bits, one byte per message, in the order of `uids`
+    keywords: dict[int, str]  # uid -> space-separated keywords, only for messages that have some

@@ -339,3 +339,54 @@ async def test_flag_only_fetch_keeps_the_sessions_numbers_while_others_change_th
     assert lines[-1].startswith(b"c OK")
     first.close()
     other.close()
+
+
+async def _fill(server: RunningServer, count: int) -> int:
+    """`count` small messages appended to alice's INBOX in one store call; returns the mailbox id."""
+    from kittiwake.mail.structure import parse_structure
+    from kittiwake.mail.structure_codec import dump_structure
+    from kittiwake.store.models import IncomingMessage
+
+    store = server.store
+    account = await store.get_account("alice@example.org")
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    messages = []
+    for n in range(count):
+        body = b"Subject: m%d\r\n\r\nbody\r\n" % n
+        messages.append(
+            IncomingMessage(
+                blob=await store.save_blob(body), size=len(body), internal_date=1_700_000_000,
+                structure=dump_structure(parse_structure(body)),
+            )
+        )  # fmt: skip
+    await store.append(inbox.id, messages)
+    return int(inbox.id)
+
+
+async def test_large_flag_fetches_answer_as_the_row_path_does(server: RunningServer) -> None:
+    await _fill(server, 1200)
+    raw = await Raw.open(server)
+    other = await Raw.open(server)
+    for session in (raw, other):
+        await session.login()
+        await session.command("s", "SELECT INBOX")
+    await raw.command("a", "STORE 3,700 +FLAGS.SILENT (\\Seen)")
+    await raw.command("b", "STORE 5,1100 +FLAGS.SILENT ($Work \\Flagged)")
+    # Fewer than 1,000 messages at a time take the row path; all 1,200 take the snapshot.
+    by_rows = (await raw.command("c", "FETCH 1:600 (UID FLAGS)"))[:-1]
+    by_rows += (await raw.command("d", "FETCH 601:1200 (UID FLAGS)"))[:-1]
+    assert (await raw.command("e", "FETCH 1:* (UID FLAGS)"))[:-1] == by_rows
+    assert by_rows[1099] == b"* 1100 FETCH (UID 1100 FLAGS (\\Flagged $Work))\r\n"
+    # A change by another session makes the next answer new, for that session as for this one.
+    await other.command("f", "STORE 1200 +FLAGS.SILENT (\\Answered)")
+    again = await raw.command("g", "FETCH 1:* (FLAGS UID)")
+    assert again[1199] == b"* 1200 FETCH (FLAGS (\\Answered) UID 1200)\r\n"
+    # An expunge this session has not been told of yet: the numbers stay the ones it knows.
+    await other.command("h", "STORE 2 +FLAGS.SILENT (\\Deleted)")
+    await other.command("i", "EXPUNGE")
+    during = await raw.command("j", "FETCH 1:* (UID FLAGS)")
+    assert during[1] == b"* 3 FETCH (UID 3 FLAGS (\\Seen))\r\n"
+    assert len(during) == 1200  # 1,199 messages and the tagged OK: no EXPUNGE during FETCH (RFC 9051 §7.5.1)
+    assert (await raw.command("k", "NOOP"))[0] == b"* 2 EXPUNGE\r\n"
+    raw.close()
+    other.close()

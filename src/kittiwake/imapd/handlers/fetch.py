@@ -31,7 +31,7 @@ from kittiwake.proto.imap.wire_format import (
     render_envelope,
 )
 from kittiwake.store.interface import FlagMode, FlagRowColumn
-from kittiwake.store.models import Flags, MessageRecord, SystemFlag
+from kittiwake.store.models import Flags, FlagSnapshot, MessageRecord, SystemFlag
 
 BATCH = 500  # records loaded per store query, so a FETCH 1:* of a huge mailbox never holds it all
 
@@ -47,6 +47,14 @@ async def fetch(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
     if command.vanished and command.changed_since is not None and command.uid:
         async for response in _vanished_earlier(session, selected, command):
             yield response
+    if set(items) <= _SNAPSHOT_ITEMS and command.changed_since is None and len(uids) >= SNAPSHOT_MIN:
+        snapshot = await session.store.flag_snapshot(selected.id)
+        lines = _snapshot_lines(snapshot, selected, items, uids)
+        if lines is not None:
+            for start in range(0, len(lines), FAST_BATCH):
+                yield r.Prebuilt(data=b"".join(lines[start : start + FAST_BATCH]))
+            yield r.Tagged(tag=command.tag, status=r.Status.OK, text="FETCH completed")
+            return
     if set(items) <= _FAST_ITEMS:
         async for prebuilt in _fast_path(session, selected, items, uids, command.changed_since):
             yield prebuilt
@@ -134,6 +142,39 @@ async def _fast_path(
             lines = [template % pick((n, row[0], flags(row[1], row[2]), *row[3:])) for n, row in numbered]
         if lines:
             yield r.Prebuilt(data=b"".join(lines))
+
+
+# A client resynchronising a large mailbox asks for the flags of all of it; from this many messages on, the
+# answer comes from the store's in-memory flag snapshot rather than from rows.
+SNAPSHOT_MIN = 1000
+_SNAPSHOT_ITEMS = {f.SimpleItem.UID, f.SimpleItem.FLAGS}
+
+
+def _snapshot_lines(
+    snapshot: FlagSnapshot, selected: SelectedMailbox, items: tuple[f.FetchItem, ...], uids: Sequence[int]
+) -> list[bytes] | None:
+    """The response lines from a flag snapshot, or None when the snapshot cannot number them: the session
+    has not yet heard of every change in it, or the UIDs asked for are not one run of the mailbox."""
+    known = selected.uids
+    if snapshot.uids != known:
+        return None
+    start = bisect.bisect_left(known, uids[0])
+    end = start + len(uids)
+    if end > len(known) or known[start] != uids[0] or known[end - 1] != uids[-1]:
+        return None  # uids are ascending known UIDs, so matching ends mean the run is whole
+    template = b"* %d FETCH (" + b" ".join(_FAST_TEMPLATES[i] for i in items) + b")\r\n"
+    order: dict[f.FetchItem, int] = {f.SimpleItem.UID: 1, f.SimpleItem.FLAGS: 2}
+    pick = operator.itemgetter(0, *(order[i] for i in items))
+    render = _FieldRenderer()
+    by_bits = {bits: render.flags(bits, None) for bits in set(snapshot.system[start:end])}
+    keywords = snapshot.keywords
+    rows = zip(range(start + 1, end + 1), known[start:end], snapshot.system[start:end], strict=True)
+    if not keywords:
+        return [template % pick((n, uid, by_bits[bits])) for n, uid, bits in rows]
+    return [
+        template % pick((n, uid, render.flags(bits, keywords[uid]) if uid in keywords else by_bits[bits]))
+        for n, uid, bits in rows
+    ]
 
 
 def _numbered(
