@@ -1,9 +1,10 @@
 """Authenticated Received Chain (RFC 8617): checking the chain on a message, and sealing it when relaying.
 
-The canonicalisation and cryptography come from dkimpy, as for DKIM. The keys named by every ARC-Seal and
-ARC-Message-Signature are fetched first through our asynchronous Resolver; dkimpy then checks the chain in a
-worker thread, answering its lookups from the records already fetched. RFC 8617 §5.2.1: every error,
-a failed key lookup included, makes the chain "fail"; there is no temporary result.
+The canonicalisation and cryptography come from dkimpy (DKIM itself is verified by our own code in
+mailauth/dkim_verify.py, which reads a message as dkimpy does, so the two agree). The keys named by every
+ARC-Seal and ARC-Message-Signature are fetched first through our asynchronous Resolver; dkimpy then checks
+the chain in a worker thread, answering its lookups from the records already fetched. RFC 8617 §5.2.1:
+every error, a failed key lookup included, makes the chain "fail"; there is no temporary result.
 """
 
 from __future__ import annotations

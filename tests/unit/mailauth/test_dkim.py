@@ -362,10 +362,16 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
         b"From: a@example.org\r\nTo: x@y.test\r\nTo: second@y.test\r\n\r\n",
         b"From: a@example.org\r\n\r\nno final line end",
         b"From: \xc3\xa9l\xc3\xa8ve <a@example.org>\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\ncaf\xc3\xa9\r\n",
+        b"From: a@example.org\nSubject: bare line feeds\n\nline  one \n\n",
+        b"From: a@example.org\r\n\r\na carriage return before the line end\r\r\n\r\n",
+        b"From: a@example.org\r\n\r\nlast line without a line end, then blanks\r\n  ",
     ],
 )
 def test_signatures_made_with_openssl_verify_with_dkimpy(
     rsa_key: bytes, resolver: FakeResolver, message: bytes
 ) -> None:
-    (result,) = verify(rsa_signed(rsa_key, message), resolver)
+    signed = rsa_signed(rsa_key, message)
+    record = public_key_record(rsa_key).encode()
+    assert dkim.verify(signed, dnsfunc=lambda _name, timeout=5: record)
+    (result,) = verify(signed, resolver)
     assert result.result == "pass", result.reason
