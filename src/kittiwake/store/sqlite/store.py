@@ -166,6 +166,10 @@ class SqliteStore:
         await asyncio.to_thread(self._writer.close)
         await asyncio.to_thread(self._checkpointer.close)
         self._readers.shutdown(wait=True)
+        own: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if own is not None:  # the event loop thread's connection: that thread lives on
+            own.close()
+            self._local.conn = None
 
     # -- plumbing ---------------------------------------------------------------------------------------
 
