@@ -80,6 +80,15 @@ class Raw:
         self.writer.close()
 
 
+async def selected_sessions(server: RunningServer, count: int = 2) -> list[Raw]:
+    """`count` logged-in sessions, each with alice's INBOX selected."""
+    sessions = [await Raw.open(server) for _ in range(count)]
+    for session in sessions:
+        await session.login()
+        await session.command("s", "SELECT INBOX")
+    return sessions
+
+
 async def run(function, *args):  # type: ignore[no-untyped-def]
     return await asyncio.to_thread(function, *args)
 
@@ -220,11 +229,7 @@ async def test_idle_reports_a_new_delivery_at_once(server: RunningServer) -> Non
 async def test_flag_changes_and_expunges_reach_the_other_session(server: RunningServer) -> None:
     await run(deliver, server, "one")
     await run(deliver, server, "two")
-    first = await Raw.open(server)
-    second = await Raw.open(server)
-    for raw in (first, second):
-        await raw.login()
-        await raw.command("s", "SELECT INBOX")
+    first, second = await selected_sessions(server)
     await first.command("a", "STORE 1 +FLAGS.SILENT (\\Flagged)")
     lines = await second.command("b", "NOOP")
     assert any(re.match(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)", line) for line in lines), lines
@@ -323,11 +328,7 @@ async def test_flag_only_fetch_keeps_the_sessions_numbers_while_others_change_th
 ) -> None:
     for subject in ("a", "b", "c"):
         await run(deliver, server, subject)
-    first = await Raw.open(server)
-    other = await Raw.open(server)
-    for raw in (first, other):
-        await raw.login()
-        await raw.command("s", "SELECT INBOX")
+    first, other = await selected_sessions(server)
     await other.command("a", "STORE 2 +FLAGS.SILENT (\\Deleted)")
     await other.command("b", "EXPUNGE")
     await run(deliver, server, "d")
@@ -365,11 +366,7 @@ async def _fill(server: RunningServer, count: int) -> int:
 
 async def test_large_flag_fetches_answer_as_the_row_path_does(server: RunningServer) -> None:
     await _fill(server, 1200)
-    raw = await Raw.open(server)
-    other = await Raw.open(server)
-    for session in (raw, other):
-        await session.login()
-        await session.command("s", "SELECT INBOX")
+    raw, other = await selected_sessions(server)
     await raw.command("a", "STORE 3,700 +FLAGS.SILENT (\\Seen)")
     await raw.command("b", "STORE 5,1100 +FLAGS.SILENT ($Work \\Flagged)")
     # Fewer than 1,000 messages at a time take the row path; all 1,200 take the snapshot.
