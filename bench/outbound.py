@@ -14,7 +14,8 @@ of the first): queue throughput alone, without acceptance, and without the time 
 flush (kittiwake polls its queue every 5 s, Postfix reacts to a trigger), which is shown apart as "start".
 A drain where no message arrives for 20 s stops there, and its row says how many of the N came.
 Each server may open the same number of concurrent connections to the destination (--connections; Postfix's
-default of 20). Postfix caches its connections to a busy destination; kittiwake opens one per message.
+default of 20). Both reuse a connection for the next message to a busy destination (Postfix's connection
+cache; kittiwake's `[queue] connection_cache_time`, 2 s by default).
 
 The servers run at once, each round against each in turn; with --repeat N the best of N rounds is kept.
 --profile FILE also records kittiwake with py-spy during one more 5 KB drain, not counted in the table.

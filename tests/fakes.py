@@ -5,18 +5,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from kittiwake.resolver import DnsError, NoSuchDomain
+from kittiwake.resolver import DnsError, MxAnswer, NoSuchDomain, TlsaAnswer
 
 
 @dataclass
 class FakeResolver:
-    """Answers from dictionaries; a name in `failing` raises SERVFAIL, one in `missing` NXDOMAIN."""
+    """Answers from dictionaries; a name in `failing` raises SERVFAIL, one in `missing` NXDOMAIN. Answers
+    for a name in `secure` come as DNSSEC-validated (the AD bit a validating resolver sets)."""
 
     mx_records: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     a_records: dict[str, list[str]] = field(default_factory=dict)
     aaaa_records: dict[str, list[str]] = field(default_factory=dict)
     txt_records: dict[str, list[bytes]] = field(default_factory=dict)
     ptr_records: dict[str, list[str]] = field(default_factory=dict)
+    tlsa_records: dict[str, list[tuple[int, int, int, bytes]]] = field(default_factory=dict)
+    secure: set[str] = field(default_factory=set)
     failing: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
     queries: list[tuple[str, str]] = field(default_factory=list)
@@ -32,6 +35,9 @@ class FakeResolver:
     async def mx(self, name: str) -> list[tuple[int, str]]:
         self._check("MX", name)
         return list(self.mx_records.get(name.lower(), []))
+
+    async def mx_answer(self, name: str) -> MxAnswer:
+        return MxAnswer(records=await self.mx(name), secure=name.lower().rstrip(".") in self.secure)
 
     async def a(self, name: str) -> list[str]:
         self._check("A", name)
@@ -49,9 +55,10 @@ class FakeResolver:
         self._check("PTR", address)
         return list(self.ptr_records.get(address, []))
 
-    async def tlsa(self, name: str) -> list[tuple[int, int, int, bytes]]:
+    async def tlsa(self, name: str) -> TlsaAnswer:
         self._check("TLSA", name)
-        return []
+        key = name.lower().rstrip(".")
+        return TlsaAnswer(records=list(self.tlsa_records.get(key, [])), secure=key in self.secure)
 
 
 @dataclass

@@ -139,6 +139,9 @@ class QueueSettings:
     max_connections: int = 50  # outbound connections in total
     max_per_destination: int = 5  # outbound connections to one domain
     connect_timeout: int = 30
+    connection_cache_time: int = 2  # seconds a connection stays open for more mail to its destination; 0: off
+    connection_reuse_limit: int = 100  # most messages over one connection
+    dane: bool = True  # RFC 7672; needs a validating resolver on this host (see mailauth/dane.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,6 +214,7 @@ _DURATION_KEYS = {
     "queue.lifetime",
     "queue.delay_warning",
     "queue.connect_timeout",
+    "queue.connection_cache_time",
     "inbound.greylist_delay",
     "inbound.greeting_delay",
 }

@@ -43,6 +43,10 @@ _NOTES: dict[str, str] = {
     "queue.remote_port": "port of remote mail servers; change only for tests",
     "queue.max_connections": "outbound connections in total",
     "queue.max_per_destination": "outbound connections to one destination domain",
+    "queue.connection_cache_time": "seconds a connection stays open for more mail to its destination; 0: off",
+    "queue.connection_reuse_limit": "most messages sent over one outbound connection",
+    "queue.dane": "authenticate MX certificates by DNSSEC-signed TLSA records (RFC 7672); needs a validating"
+    " resolver on this host",
     "smarthost.host": 'relay outbound mail through this server; "" sends straight to each domain\'s MX',
     "smarthost.tls": '"starttls" (port 587) or "implicit" (port 465)',
     "smarthost.ca_file": 'CA certificate (PEM) to verify the smarthost with; "" uses the system\'s',

@@ -7,11 +7,16 @@ trust anchor among the certificates the server sends, the chain from the server 
 and the server certificate must carry the MX host name (§3.1.2, §3.2). PKIX-TA(0) and PKIX-EE(1) are
 unusable for SMTP (§3.1.3), as are unknown selectors and matching types.
 
-DNSSEC is what makes any of this worth more than opportunistic TLS: TLSA records count only when the
-resolver validated them (§2.1, the AD bit); records from an unsigned zone are ignored, and a forged answer
-would let an attacker on the path choose the certificate. `Resolver.tlsa` does not yet say whether an
-answer was validated, so DANE must be applied only where the caller knows it was. A validating resolver
-alone is not enough: it turns forged answers into failures but still passes on unsigned ones.
+DNSSEC is what makes any of this worth more than opportunistic TLS: TLSA records count only when they are
+"secure" (§2.1), and DANE applies to a destination only when its MX RRset is secure too (§2.2.1): records
+from an unsigned zone are ignored, and an MX host name an attacker could have forged is no base for
+anything. kittiwake does not validate signatures itself. It trusts the AD bit of the configured resolver
+(`Resolver.mx_answer`, `Resolver.tlsa`), and only that resolver's: it must be a validating resolver on this
+host, reached over loopback (unbound or a similar daemon on 127.0.0.1), as Postfix requires for its `dane`
+security level. Between kittiwake and a resolver across a network, anyone on the path could set the bit on
+forged answers. A validating resolver alone is not enough either: it turns forged answers into failures but
+still passes on unsigned ones, which is what the bit tells apart. Where no such resolver can be had, set
+`[queue] dane = false`.
 
 Limits: Python's ssl module gives the chain the server sent only from 3.13 on (`get_unverified_chain`).
 `presented_chain` falls back on the same call of the interpreter's `_ssl` object, present since 3.10, and
@@ -68,22 +73,36 @@ class Tlsa:
         )
 
 
-async def tlsa_for(host: str, port: int, resolver: Resolver) -> list[Tlsa] | None:
-    """The TLSA records of `_<port>._tcp.<host>`: empty when there are none, None when the lookup failed.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsaLookup:
+    """The TLSA records of one host, and whether DNSSEC vouched for them (the resolver's AD bit)."""
 
-    Callers must apply them only when the answer was DNSSEC-validated (see the module docstring). A failed
-    lookup for a host in a signed zone makes the host unusable (RFC 7672 §2.1.1): try the next one."""
+    records: tuple[Tlsa, ...]
+    secure: bool
+
+    @property
+    def requirement(self) -> DaneRequirement:
+        """RFC 7672 §2.2: insecure records are ignored, as if there were none."""
+        return dane_requirement(self.records) if self.secure else "none"
+
+
+async def tlsa_for(host: str, port: int, resolver: Resolver) -> TlsaLookup | None:
+    """The TLSA records of `_<port>._tcp.<host>` (RFC 7672 §2.2.3), or None when the lookup failed.
+
+    Look them up only for an MX host whose MX RRset was secure. A failed lookup for such a host makes the
+    host unusable (RFC 7672 §2.1.1): try the next one; a name that does not exist has no records."""
     name = f"_{port}._tcp.{host.rstrip('.')}"
     try:
-        records = await resolver.tlsa(name)
+        answer = await resolver.tlsa(name)
     except NoSuchDomain:
-        return []
+        return TlsaLookup(records=(), secure=False)
     except DnsError:
         return None
-    return [
+    records = tuple(
         Tlsa(usage=usage, selector=selector, mtype=mtype, data=data)
-        for usage, selector, mtype, data in records
-    ]
+        for usage, selector, mtype, data in answer.records
+    )
+    return TlsaLookup(records=records, secure=answer.secure)
 
 
 def dane_requirement(records: Sequence[Tlsa]) -> DaneRequirement:

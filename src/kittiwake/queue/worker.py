@@ -2,8 +2,11 @@
 
 Theory of operation: every pass loads the entries with a recipient whose next attempt is due. Before an
 attempt the next attempt time is written, so a crash during the attempt means a retry later, never a message
-forgotten. Recipients are grouped by domain and each group goes out over one connection, with a global and a
-per-destination limit on concurrent connections. Each recipient's result is stored as soon as its attempt
+forgotten. Recipients are grouped by domain and each group goes out in one transaction, within a global and a
+per-destination limit on connections (`connections.ConnectionPool`, which also keeps a finished session open
+briefly for the next message to the same place). The message is signed (DKIM) and scanned once, at its first
+attempt, and the result kept for the later ones; the bytes themselves are streamed from the store in chunks
+at each attempt, never held whole. Each recipient's result is stored as soon as its attempt
 ends; 2xx is final, 5xx (or NXDOMAIN, null MX, the queue lifetime passing) fails it, anything else defers it
 with a growing interval. Failures, delays past `delay_warning` and requested successes produce one delivery
 status notification per message and kind (RFC 3464), never to the null sender. Local senders get theirs through
@@ -16,16 +19,21 @@ import asyncio
 import json
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from kittiwake.config import Config
 from kittiwake.mailauth.mtasts import HttpsPolicyFetcher, PolicyFetcher, StsPolicyCache
+from kittiwake.proto.smtp.client import DotStuffer
+from kittiwake.proto.smtp.data import has_bare_line_ending
+from kittiwake.proto.smtp.errors import ProtocolError
 from kittiwake.queue import bounces, schedule
-from kittiwake.queue.remote import Outbound, Outcome, Route, Timeouts, apply_mta_sts, deliver, find_route
+from kittiwake.queue.connections import ConnectionPool
+from kittiwake.queue.remote import Route, apply_dane, apply_mta_sts, deliver, find_route, session_key
+from kittiwake.queue.session import MessageSource, Outbound, Outcome, Timeouts
 from kittiwake.resolver import Resolver
 from kittiwake.store.interface import QueueEntry, QueueRecipientState, RecipientOutcome, Store
 
@@ -44,7 +52,25 @@ _ACTIONS: dict[Kind, Literal["failed", "delayed", "delivered"]] = {
     "delay": "delayed",
     "success": "delivered",
 }
-Signer = Callable[[bytes, str], Awaitable[bytes]]  # (message, sender) -> message with DKIM-Signature
+# (message, sender) -> the message with header fields (DKIM-Signature) put in front, and otherwise unchanged.
+Signer = Callable[[bytes, str], Awaitable[bytes]]
+# The stored message is read and sent in pieces of this size, so a large one is never in memory whole.
+CHUNK = 128 * 1024
+# Signing needs the whole message at once: only this many are held for it at a time.
+SIGNING_AT_ONCE = 4
+# What signing and scanning found out about a message, kept for its later attempts.
+PREPARED_ENTRIES = 10_000
+# Entries one pass takes on; when a pass is full, the next one starts at once rather than after a pause.
+PASS_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Prepared:
+    """A queued message made ready to send: the same for every attempt, so worked out once."""
+
+    head: bytes  # header fields to send in front of the stored message (DKIM-Signature); b"" for none
+    eightbit: bool  # some octet is not ASCII: MAIL gets BODY=8BITMIME where the server offers it
+    line_endings_checked: bool  # known free of bare CR and LF: sending need not look again
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,24 +104,35 @@ class QueueWorker:
         self.sts_fetcher: PolicyFetcher = sts_fetcher or HttpsPolicyFetcher()
         self.wakeup = asyncio.Event()
         self._in_progress: set[str] = set()  # entries being attempted now: a second pass leaves them alone
-        self._all = asyncio.Semaphore(config.queue.max_connections)
-        self._per_domain: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(config.queue.max_per_destination)
+        self._more_due = False  # the last pass was full: more may be due now
+        self.connections = ConnectionPool(
+            max_total=config.queue.max_connections,
+            max_per_destination=config.queue.max_per_destination,
+            idle_time=config.queue.connection_cache_time,
+            reuse_limit=config.queue.connection_reuse_limit,
         )
+        self._signing = asyncio.Semaphore(SIGNING_AT_ONCE)
+        self._prepared: OrderedDict[str, _Prepared] = OrderedDict()  # queue id -> its message, made ready
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; wakes for new mail (`wakeup`) or every few seconds for due retries."""
-        while not stop.is_set():
-            self.wakeup.clear()  # before the pass: mail queued during it wakes the next one at once
-            try:
-                await self.process_due()
-            except Exception:
-                log.exception("queue pass failed")
-            waiter = asyncio.ensure_future(self.wakeup.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+        try:
+            while not stop.is_set():
+                self.wakeup.clear()  # before the pass: mail queued during it wakes the next one at once
+                try:
+                    await self.process_due()
+                except Exception:
+                    log.exception("queue pass failed")
+                    self._more_due = False
+                if self._more_due:
+                    continue
+                waiter = asyncio.ensure_future(self.wakeup.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+        finally:
+            await self.connections.close()
 
     @property
     def busy(self) -> bool:
@@ -104,7 +141,8 @@ class QueueWorker:
 
     async def process_due(self) -> int:
         """One pass over everything due now; returns how many entries were attempted."""
-        entries = await self.store.load_queue(due_before=int(self.clock()), limit=500)
+        entries = await self.store.load_queue(due_before=int(self.clock()), limit=PASS_SIZE)
+        self._more_due = len(entries) >= PASS_SIZE  # a queue flush after an outage: more wait their turn
         entries = [entry for entry in entries if entry.id not in self._in_progress]
         results = await asyncio.gather(
             *(self.process_entry(entry) for entry in entries), return_exceptions=True
@@ -145,10 +183,10 @@ class QueueWorker:
         groups: dict[str, list[QueueRecipientState]] = defaultdict(list)
         for recipient in due:
             groups[self._destination(recipient.address.rpartition("@")[2].lower())].append(recipient)
-        message = await self._message(entry)
+        prepared = await self._prepare(entry)
         results = await asyncio.gather(
             *(
-                self._deliver_group(_Attempt(entry=entry, domain=d, recipients=tuple(rs)), message)
+                self._deliver_group(_Attempt(entry=entry, domain=d, recipients=tuple(rs)), prepared)
                 for d, rs in groups.items()
             )
         )
@@ -157,14 +195,72 @@ class QueueWorker:
             outcomes.update(result)
         await self._finish(entry, outcomes, now)
 
-    async def _message(self, entry: QueueEntry) -> bytes:
+    async def _prepare(self, entry: QueueEntry) -> _Prepared:
+        """Sign and scan the message once; later attempts reuse the result."""
+        prepared = self._prepared.get(entry.id)
+        if prepared is not None:
+            self._prepared.move_to_end(entry.id)
+            return prepared
         params = json.loads(entry.params)
-        data = await self.store.read_blob(entry.blob_id, int(params.get("body_offset", 0)), entry.size)
+        declared = params.get("body") in ("8BITMIME", "BINARYMIME")
         if self.signer is not None:
-            data = await self.signer(data, entry.sender)
-        return data
+            async with self._signing:
+                data = await self.store.read_blob(entry.blob_id, _body_offset(params), entry.size)
+                signed = await self.signer(data, entry.sender)
+                if len(signed) < len(data) or not signed.endswith(data):
+                    raise RuntimeError("the DKIM signer changed the message instead of adding fields")
+                prepared = _Prepared(
+                    head=signed[: len(signed) - len(data)],
+                    eightbit=declared or not data.isascii(),
+                    line_endings_checked=not has_bare_line_ending(signed),
+                )
+        elif declared:
+            prepared = _Prepared(head=b"", eightbit=True, line_endings_checked=False)  # checked as it is sent
+        else:
+            prepared = await self._scan(entry)
+        self._prepared[entry.id] = prepared
+        if len(self._prepared) > PREPARED_ENTRIES:
+            self._prepared.popitem(last=False)
+        return prepared
 
-    async def _deliver_group(self, attempt: _Attempt, message: bytes) -> dict[str, Outcome]:
+    async def _scan(self, entry: QueueEntry) -> _Prepared:
+        """One pass over the stored message for what MAIL must declare and what sending need not check."""
+        eightbit = False
+        stuffer = DotStuffer()  # finds bare CR and LF across chunk borders
+        clean = True
+        async for chunk in self._stored_chunks(entry, _body_offset(json.loads(entry.params))):
+            eightbit = eightbit or not chunk.isascii()
+            if clean:
+                try:
+                    stuffer.feed(chunk)
+                except ProtocolError:
+                    clean = False
+        return _Prepared(head=b"", eightbit=eightbit, line_endings_checked=clean)
+
+    async def _stored_chunks(self, entry: QueueEntry, start: int) -> AsyncIterator[bytes]:
+        """The message as the queue keeps it (from `start`, see QueueRequest), CHUNK bytes at a time."""
+        position = start
+        while position < entry.size:
+            chunk = await self.store.read_blob(entry.blob_id, position, min(entry.size, position + CHUNK))
+            if not chunk:
+                raise RuntimeError(f"queue entry {entry.id}: the stored message ends early")
+            position += len(chunk)
+            yield chunk
+
+    def _message_source(self, entry: QueueEntry, head: bytes, start: int) -> MessageSource:
+        """What goes on the wire: our header fields, then the stored message, read afresh for each try."""
+
+        async def chunks() -> AsyncIterator[bytes]:
+            pending = head  # sent with the first chunk: one BDAT (or one write) fewer
+            async for chunk in self._stored_chunks(entry, start):
+                yield pending + chunk if pending else chunk
+                pending = b""
+            if pending:
+                yield pending
+
+        return MessageSource(size=len(head) + entry.size - start, chunks=chunks)
+
+    async def _deliver_group(self, attempt: _Attempt, prepared: _Prepared) -> dict[str, Outcome]:
         entry = attempt.entry
         params = json.loads(entry.params)
         route = await self._route(attempt.domain)
@@ -174,14 +270,17 @@ class QueueWorker:
         outbound = Outbound(
             sender=entry.sender,
             recipients=addresses,
-            message=message,
+            message=self._message_source(entry, prepared.head, _body_offset(params)),
             smtputf8=bool(params.get("smtputf8")),
-            eightbit=params.get("body") in ("8BITMIME", "BINARYMIME") or not message.isascii(),
+            eightbit=prepared.eightbit,
+            line_endings_checked=prepared.line_endings_checked,
             requiretls=bool(params.get("requiretls")),
             dsn_params={r.address: _rcpt_params(r.params) for r in attempt.recipients},
             envelope_params=_mail_dsn_params(params),
         )
-        async with self._all, self._per_domain[attempt.domain]:
+        async with self.connections.lease(
+            attempt.domain, session_key(attempt.domain, route, outbound)
+        ) as lease:
             return await deliver(
                 outbound,
                 route,
@@ -190,6 +289,7 @@ class QueueWorker:
                 timeouts=self.timeouts,
                 literal_addresses=bool(self.config.smarthost.host)
                 and route.hosts == (self.config.smarthost.host,),
+                lease=lease,
             )
 
     def _uses_smarthost(self, domain: str) -> bool:
@@ -216,6 +316,10 @@ class QueueWorker:
         route = await find_route(destination, self.resolver, self.config.queue.remote_port)
         if isinstance(route, Outcome):
             return route
+        if self.config.queue.dane:
+            route = await apply_dane(route, self.resolver)
+            if route.uses_dane:
+                return route  # RFC 8461 §2: DANE takes precedence over the domain's MTA-STS policy
         return await apply_mta_sts(
             route, destination, self.resolver, self.sts_cache, self.sts_fetcher, self.clock()
         )
@@ -239,14 +343,15 @@ class QueueWorker:
                                  next_attempt=next_attempt, warned=warn)
             )  # fmt: skip
             log.info(
-                "attempt queue_id=%s rcpt=<%s> mx=%s result=%s reply=%r next=%s",
-                entry.id, address, outcome.remote_mta or "-", status, outcome.text,
+                "attempt queue_id=%s rcpt=<%s> mx=%s tls=%s result=%s reply=%r next=%s",
+                entry.id, address, outcome.remote_mta or "-", outcome.tls or "-", status, outcome.text,
                 datetime.fromtimestamp(next_attempt, UTC).isoformat() if status == "deferred" else "-",
             )  # fmt: skip
         # The sender is told before the outcome is recorded (which may drop the message): after a crash in
         # between, a notice may go twice, but never not at all.
         await self._notify(entry, outcomes, states, delayed, now)
-        await self.store.record_queue_outcomes(entry.id, records)
+        if await self.store.record_queue_outcomes(entry.id, records):
+            self._prepared.pop(entry.id, None)  # the entry is gone: no attempt will want it again
 
     async def _notify(
         self,
@@ -274,7 +379,7 @@ class QueueWorker:
         self, entry: QueueEntry, kind: Kind, group: Sequence[tuple[QueueRecipientState, Outcome]], now: float
     ) -> None:
         params = json.loads(entry.params)
-        original = await self.store.read_blob(entry.blob_id, int(params.get("body_offset", 0)), entry.size)
+        original = await self.store.read_blob(entry.blob_id, _body_offset(params), entry.size)
         action = _ACTIONS[kind]
         statuses = [
             bounces.RecipientStatus(
@@ -303,6 +408,12 @@ class QueueWorker:
         )
         log.info("notify queue_id=%s kind=%s to=<%s> rcpt=%d", entry.id, kind, entry.sender, len(statuses))
         await self.notify(entry.sender, dsn)
+
+
+def _body_offset(params: dict[str, object]) -> int:
+    """Where the relayed message starts in the stored one (after our Return-Path line, see QueueRequest)."""
+    offset = params.get("body_offset", 0)
+    return offset if isinstance(offset, int) else 0
 
 
 def _status_code(outcome: Outcome) -> str:

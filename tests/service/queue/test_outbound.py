@@ -6,7 +6,6 @@ import asyncio
 import email
 import smtplib
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,79 +14,9 @@ import trustme
 from kittiwake.mailauth.arc import verify_arc
 from kittiwake.mailauth.dkim import public_key_record, verify_message
 from tests.fakes import FakeClock, FakeResolver
+from tests.service.queue.harness import MESSAGE, inbox, settle, submit
 from tests.service.queue.sink import Sink, running_sinks
-from tests.service.server_harness import PASSWORD, RunningServer, free_port, free_ports, running_server
-
-MESSAGE = (
-    b"From: alice@example.org\r\nTo: friend@remote.test\r\nSubject: hi\r\nMessage-ID: <m1@example.org>\r\n"
-    b"\r\nHello.\r\n"
-)
-
-
-@pytest.fixture
-def sink_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def resolver() -> FakeResolver:
-    return FakeResolver(
-        mx_records={"remote.test": [(10, "mx1.remote.test"), (20, "mx2.remote.test")]},
-        a_records={
-            "mx1.remote.test": ["127.0.0.2"],
-            "mx2.remote.test": ["127.0.0.3"],
-            "bare.test": ["127.0.0.4"],
-        },
-        missing={"nowhere.test"},
-    )
-
-
-@pytest.fixture
-async def server(
-    tmp_path: Path, sink_port: int, resolver: FakeResolver, clock: FakeClock
-) -> AsyncIterator[RunningServer]:
-    overrides = {"queue.remote_port": sink_port, "queue.connect_timeout": 2}
-    async with running_server(tmp_path, overrides, resolver=resolver, clock=clock) as running:
-        yield running
-
-
-async def submit(
-    server: RunningServer, recipients: list[str], message: bytes = MESSAGE, **options: object
-) -> None:
-    def send() -> None:
-        with smtplib.SMTP_SSL("127.0.0.1", server.ports["submissions"], context=server.client_tls) as client:
-            client.login("alice@example.org", PASSWORD)
-            client.sendmail("alice@example.org", recipients, message, **options)  # type: ignore[arg-type]
-
-    await asyncio.to_thread(send)
-
-
-async def settle(server: RunningServer) -> None:
-    """Run queue passes until nothing due is left for now."""
-    worker = server.services.queue
-    assert worker is not None
-    for _ in range(500):
-        if worker.busy:  # the server's own worker may be on it already
-            await asyncio.sleep(0.01)
-            continue
-        if not await worker.process_due() and not worker.busy:
-            return
-    raise AssertionError("the queue did not settle")
-
-
-async def inbox(server: RunningServer, user: str = "alice") -> list[bytes]:
-    store = server.store
-    account = await store.get_account(f"{user}@example.org")
-    assert account is not None
-    box = await store.get_mailbox(account.id, "INBOX")
-    return [
-        await store.read_blob(r.blob_id, 0, r.size) for r in await store.load_messages(box.id, [(1, 1 << 30)])
-    ]
+from tests.service.server_harness import PASSWORD, RunningServer, free_ports, running_server
 
 
 async def test_message_goes_to_the_preferred_mx_byte_exact_and_leaves_the_queue(

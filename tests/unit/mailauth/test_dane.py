@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -18,6 +18,7 @@ from tests.fakes import FakeResolver
 
 from kittiwake.mailauth.dane import (
     Tlsa,
+    TlsaLookup,
     dane_requirement,
     presented_chain,
     tlsa_for,
@@ -26,17 +27,6 @@ from kittiwake.mailauth.dane import (
 
 HOST = "mx.example.com"
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
-
-
-@dataclass
-class TlsaResolver(FakeResolver):
-    """FakeResolver with TLSA answers."""
-
-    tlsa_records: dict[str, list[tuple[int, int, int, bytes]]] = field(default_factory=dict)
-
-    async def tlsa(self, name: str) -> list[tuple[int, int, int, bytes]]:
-        self._check("TLSA", name)
-        return list(self.tlsa_records.get(name.lower(), []))
 
 
 @dataclass(frozen=True)
@@ -113,30 +103,50 @@ def record(usage: int, selector: int, mtype: int, target: Issued) -> Tlsa:
 
 
 async def test_tlsa_records_are_looked_up_under_port_and_protocol() -> None:
-    resolver = TlsaResolver(tlsa_records={"_25._tcp.mx.example.com": [(3, 1, 1, b"\x01" * 32)]})
-    assert await tlsa_for("mx.example.com.", 25, resolver) == [
-        Tlsa(usage=3, selector=1, mtype=1, data=b"\x01" * 32)
-    ]
+    resolver = FakeResolver(
+        tlsa_records={"_25._tcp.mx.example.com": [(3, 1, 1, b"\x01" * 32)]},
+        secure={"_25._tcp.mx.example.com"},
+    )
+    assert await tlsa_for("mx.example.com.", 25, resolver) == TlsaLookup(
+        records=(Tlsa(usage=3, selector=1, mtype=1, data=b"\x01" * 32),), secure=True
+    )
     assert resolver.queries == [("TLSA", "_25._tcp.mx.example.com")]
 
 
 async def test_tlsa_lookup_uses_the_given_port() -> None:
-    resolver = TlsaResolver(tlsa_records={"_465._tcp.mx.example.com": [(2, 0, 1, b"\x02" * 32)]})
-    assert len(await tlsa_for(HOST, 465, resolver) or []) == 1
+    resolver = FakeResolver(tlsa_records={"_465._tcp.mx.example.com": [(2, 0, 1, b"\x02" * 32)]})
+    found = await tlsa_for(HOST, 465, resolver)
+    assert found is not None and len(found.records) == 1
 
 
 @pytest.mark.parametrize(
     ("resolver", "expected"),
     [
-        pytest.param(TlsaResolver(), [], id="no-records"),
-        pytest.param(TlsaResolver(missing={"_25._tcp.mx.example.com"}), [], id="nxdomain"),
-        pytest.param(TlsaResolver(failing={"_25._tcp.mx.example.com"}), None, id="servfail"),
+        pytest.param(FakeResolver(), TlsaLookup(records=(), secure=False), id="no-records"),
+        pytest.param(
+            FakeResolver(missing={"_25._tcp.mx.example.com"}),
+            TlsaLookup(records=(), secure=False),
+            id="nxdomain",
+        ),
+        pytest.param(FakeResolver(failing={"_25._tcp.mx.example.com"}), None, id="servfail"),
     ],
 )
 async def test_tlsa_lookup_tells_no_records_from_failure(
-    resolver: TlsaResolver, expected: list[Tlsa] | None
+    resolver: FakeResolver, expected: TlsaLookup | None
 ) -> None:
     assert await tlsa_for(HOST, 25, resolver) == expected
+
+
+@pytest.mark.parametrize(
+    ("secure", "requirement"), [(True, "authenticate"), (False, "none")], ids=["secure", "insecure"]
+)
+async def test_records_count_only_when_dnssec_vouched_for_them(secure: bool, requirement: str) -> None:
+    name = "_25._tcp.mx.example.com"
+    resolver = FakeResolver(
+        tlsa_records={name: [(3, 1, 1, b"\x01" * 32)]}, secure={name} if secure else set()
+    )
+    found = await tlsa_for(HOST, 25, resolver)
+    assert found is not None and found.requirement == requirement
 
 
 # --- Which records count ---

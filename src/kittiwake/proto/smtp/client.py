@@ -6,7 +6,10 @@ RSET, MAIL, RCPT and BDAT may be sent without waiting, and a command that must e
 DATA, STARTTLS, AUTH, QUIT, NOOP...) is sent after them but nothing follows it until its reply. Replies
 are matched to commands in order and come out of events() as ``ReplyReceived(command, reply)``.
 
-The message body for DATA is written only after the server's 354; a refusal of DATA drops it.
+The message body for DATA is written only after the server's 354; a refusal of DATA drops it. A body
+given whole (send_message) waits for the 354 in the core; a body streamed in pieces (send_message_chunk,
+end_message) is given only after the caller saw the 354, and each piece is dot-stuffed as it comes
+(`DotStuffer`), so a large message never has to be in memory at once. BDAT pieces need no stuffing.
 receive_data() raises ProtocolError when the server's bytes are not a valid reply: the connection is
 then unusable and the caller treats the attempt as a transient failure.
 """
@@ -19,7 +22,6 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kittiwake.proto.smtp.data import has_bare_line_ending
 from kittiwake.proto.smtp.errors import ProtocolError
 from kittiwake.proto.smtp.replies import Reply
 
@@ -95,18 +97,65 @@ ClientEvent = Greeting | ReplyReceived
 class _Command:
     name: str
     wire: bytes
+    payload: bytes = b""  # BDAT's chunk, kept apart from its command line so it is not copied
+
+
+_CR = 0x0D
+_LF = 0x0A
+_DOT = 0x2E
+
+
+class DotStuffer:
+    """RFC 5321 §4.5.2 transparency for a message given in pieces of any size.
+
+    Every line that starts with "." gets another one in front; a line may start inside one piece and its
+    dot arrive in the next, so the stuffer remembers whether the last piece ended a line (or ended with
+    the CR of a CRLF). Each piece costs a few C-speed passes (count, replace), never a loop over lines.
+    A bare CR or LF (RFC 5321 §2.3.8) raises ProtocolError: on the wire it would let the message end
+    early or smuggle commands. A caller that checked the whole message before (`line_endings_checked`)
+    spares the three counts that look for them. Call feed() for each piece, then end() for the terminator.
+    """
+
+    def __init__(self, *, line_endings_checked: bool = False) -> None:
+        self._check = not line_endings_checked
+        self._line_start = True  # the next byte begins a line
+        self._pending_cr = False  # the last byte was a CR, whose LF must come first in the next piece
+
+    def feed(self, piece: bytes) -> bytes:
+        """The wire bytes for `piece`; raises ProtocolError for a bare CR or LF."""
+        if not piece:
+            return b""
+        joins_crlf = self._pending_cr and piece[0] == _LF
+        ends_with_cr = piece[-1] == _CR
+        if self._check:
+            if self._pending_cr and not joins_crlf:
+                raise ProtocolError("message contains a bare CR")
+            pairs = piece.count(b"\r\n")
+            if piece.count(b"\r") - ends_with_cr != pairs:
+                raise ProtocolError("message contains a bare CR")
+            if piece.count(b"\n") - joins_crlf != pairs:
+                raise ProtocolError("message contains a bare LF")
+        stuffed = piece.replace(b"\r\n.", b"\r\n..")
+        if self._line_start and piece[0] == _DOT:
+            stuffed = b"." + stuffed
+        elif joins_crlf and len(piece) > 1 and piece[1] == _DOT:
+            stuffed = b"\n." + stuffed[1:]  # the CRLF began in the last piece: this dot starts a line
+        self._pending_cr = ends_with_cr
+        self._line_start = piece[-1] == _LF
+        return stuffed
+
+    def end(self) -> bytes:
+        """The terminator, after a CRLF of our own when the message does not end with one (§4.1.1.4)."""
+        if self._pending_cr and self._check:
+            raise ProtocolError("message contains a bare CR")
+        return b".\r\n" if self._line_start else b"\r\n.\r\n"
 
 
 def stuff_message(message: bytes) -> bytes:
     """RFC 5321 §4.5.2: dot-stuff ``message`` and append the terminator; refuses bare CR or LF."""
-    if has_bare_line_ending(message):
-        raise ProtocolError("message contains a bare CR or LF")
-    if message and not message.endswith(b"\r\n"):
-        message += b"\r\n"
-    stuffed = message.replace(b"\r\n.", b"\r\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    return stuffed + b".\r\n"
+    stuffer = DotStuffer()
+    stuffed = stuffer.feed(message)
+    return stuffed + stuffer.end()
 
 
 class SmtpClientConnection:
@@ -115,13 +164,15 @@ class SmtpClientConnection:
     def __init__(self) -> None:
         self.capabilities: Capabilities | None = None
         self._buffer = bytearray()
-        self._output = bytearray()
+        self._output: list[bytes] = []  # pieces, joined only when taken: a large chunk is not copied twice
         self._events: list[ClientEvent] = []
         self._queued: deque[_Command] = deque()
         self._in_flight: deque[str] = deque(["GREETING"])
         self._reply_lines: list[bytes] = []
         self._message: bytes | None = None  # stuffed body waiting for 354
         self._body_pending = False  # 354 received, body not yet written
+        self._stuffer: DotStuffer | None = None  # a body being streamed after the 354
+        self._line_endings_checked = False  # the caller vouches for the body streamed after this DATA
         self._awaiting_tls = False
 
     # -- commands ---------------------------------------------------------------------------------------
@@ -153,7 +204,10 @@ class SmtpClientConnection:
     def rcpt(self, forward_path: str, params: Iterable[str] = ()) -> None:
         self._command("RCPT", " ".join([f"RCPT TO:<{forward_path}>", *params]))
 
-    def data(self) -> None:
+    def data(self, *, line_endings_checked: bool = False) -> None:
+        """DATA; a body sent in pieces after the 354 is checked for bare CR and LF unless the caller
+        says it checked the whole message already (`line_endings_checked`)."""
+        self._line_endings_checked = line_endings_checked
         self._command("DATA", "DATA")
 
     def send_message(self, message: bytes) -> None:
@@ -161,10 +215,33 @@ class SmtpClientConnection:
         self._message = stuff_message(message)
         self._flush()
 
+    def send_message_chunk(self, chunk: bytes) -> None:
+        """After ``ReplyReceived("DATA", 354)``: the next piece of the body, dot-stuffed on the way.
+
+        Call end_message() after the last piece. Raises ProtocolError for a bare CR or LF in the body (the
+        connection must then be dropped: the server has part of a message and no end to it)."""
+        if not self._body_pending:
+            raise ProtocolError("send_message_chunk() needs a 354 reply to DATA first")
+        if self._stuffer is None:
+            self._stuffer = DotStuffer(line_endings_checked=self._line_endings_checked)
+        stuffed = self._stuffer.feed(chunk)
+        if stuffed:
+            self._output.append(stuffed)
+
+    def end_message(self) -> None:
+        """After the last send_message_chunk(): the terminator; the reply comes as ``ReplyReceived("MESSAGE")``."""
+        if not self._body_pending:
+            raise ProtocolError("end_message() needs a 354 reply to DATA first")
+        stuffer, self._stuffer = self._stuffer or DotStuffer(), None
+        self._output.append(stuffer.end())
+        self._body_pending = False
+        self._in_flight.append("MESSAGE")
+        self._flush()
+
     def bdat(self, chunk: bytes, *, last: bool = False) -> None:
         """RFC 3030 §2: one chunk, sent as is (no dot-stuffing)."""
         header = f"BDAT {len(chunk)}{' LAST' if last else ''}\r\n".encode("ascii")
-        self._queued.append(_Command(name="BDAT", wire=header + chunk))
+        self._queued.append(_Command(name="BDAT", wire=header, payload=chunk))
         self._flush()
 
     def rset(self) -> None:
@@ -179,8 +256,8 @@ class SmtpClientConnection:
     # -- bytes ------------------------------------------------------------------------------------------
 
     def data_to_send(self) -> bytes:
-        output = bytes(self._output)
-        self._output.clear()
+        output = self._output[0] if len(self._output) == 1 else b"".join(self._output)
+        self._output = []
         return output
 
     def events(self) -> list[ClientEvent]:
@@ -220,13 +297,15 @@ class SmtpClientConnection:
 
     def _flush(self) -> None:
         if self._body_pending and self._message is not None:
-            self._output += self._message
+            self._output.append(self._message)
             self._message = None
             self._body_pending = False
             self._in_flight.append("MESSAGE")
         while self._queued and not self._awaiting_tls and not self._body_pending and self._may_send():
             command = self._queued.popleft()
-            self._output += command.wire
+            self._output.append(command.wire)
+            if command.payload:
+                self._output.append(command.payload)
             self._in_flight.append(command.name)
 
     def _on_reply_line(self, line: bytes) -> None:

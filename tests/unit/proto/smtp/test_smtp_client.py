@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from smtp_harness import accept_everything, pump
 
 from kittiwake.proto.smtp.client import (
     Capabilities,
+    DotStuffer,
     Greeting,
     ReplyReceived,
     SmtpClientConnection,
@@ -254,6 +259,97 @@ def test_stuff_message(message: bytes, wire: bytes) -> None:
 def test_stuff_message_refuses_bare_line_endings(message: bytes) -> None:
     with pytest.raises(ProtocolError):
         stuff_message(message)
+
+
+def _stuffed_line_by_line(message: bytes) -> bytes:
+    """RFC 5321 §4.5.2 spelt out one line at a time, to check the chunked stuffer against."""
+    lines = message.split(b"\r\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return b"".join((b"." if line.startswith(b".") else b"") + line + b"\r\n" for line in lines) + b".\r\n"
+
+
+@given(
+    lines=st.lists(st.sampled_from([b"", b".", b"..", b".x", b"x.", b"ab", b"\xff."]), max_size=12),
+    cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=8),
+)
+def test_stuffing_in_pieces_equals_stuffing_line_by_line(lines: list[bytes], cuts: list[int]) -> None:
+    message = b"".join(line + b"\r\n" for line in lines)
+    stuffer = DotStuffer()
+    points = sorted({min(cut, len(message)) for cut in cuts} | {0, len(message)})
+    wire = b"".join(stuffer.feed(message[a:b]) for a, b in itertools.pairwise(points))
+    assert wire + stuffer.end() == _stuffed_line_by_line(message) == stuff_message(message)
+
+
+@given(
+    message=st.binary(max_size=40).map(lambda b: b.replace(b"a", b"\r").replace(b"b", b"\n")),
+    cut=st.integers(min_value=0, max_value=40),
+)
+def test_bare_line_endings_are_found_across_piece_borders(message: bytes, cut: int) -> None:
+    bare = message.replace(b"\r\n", b"").count(b"\r") + message.replace(b"\r\n", b"").count(b"\n") > 0
+    stuffer = DotStuffer()
+    try:
+        stuffer.feed(message[:cut])
+        stuffer.feed(message[cut:])
+        stuffer.end()
+    except ProtocolError:
+        assert bare
+    else:
+        assert not bare
+
+
+@pytest.mark.parametrize(
+    ("pieces", "wire"),
+    [
+        ((b"a\r", b"\n.b\r\n"), b"a\r\n..b\r\n.\r\n"),  # the CRLF before the dot spans the border
+        ((b"a\r\n", b".b\r\n"), b"a\r\n..b\r\n.\r\n"),  # the dot starts the next piece
+        ((b"a\r\n.", b"b\r\n"), b"a\r\n..b\r\n.\r\n"),
+        ((b"a\r", b"\n", b".", b"\r\n"), b"a\r\n..\r\n.\r\n"),
+        ((b"", b".", b""), b"..\r\n.\r\n"),  # no CRLF at the end: one is added before the terminator
+    ],
+)
+def test_stuffer_carries_line_state_across_pieces(pieces: tuple[bytes, ...], wire: bytes) -> None:
+    stuffer = DotStuffer()
+    assert b"".join(stuffer.feed(piece) for piece in pieces) + stuffer.end() == wire
+
+
+def test_a_stuffer_told_the_line_endings_were_checked_still_stuffs_but_does_not_count() -> None:
+    stuffer = DotStuffer(line_endings_checked=True)
+    assert stuffer.feed(b".a\r\nb\nc\r") + stuffer.feed(b"\n.d\r\n") + stuffer.end() == (
+        b"..a\r\nb\nc\r\n..d\r\n.\r\n"  # the bare LF is the caller's word against ours
+    )
+
+
+def test_streamed_body_after_354_against_the_server() -> None:
+    client, server = connect()
+    client.ehlo("client.test")
+    exchange(client, server, [])
+    client.mail("a@client.test")
+    client.rcpt("b@mx.test")
+    client.data()
+    events: list[Event] = []
+    exchange(client, server, events)
+    replies = [(e.command, e.reply.code) for e in client.events() if isinstance(e, ReplyReceived)]
+    assert replies[-1] == ("DATA", 354)
+    for piece in (b"Subject: x\r\n\r\n.one\r", b"\n.two\r\n", b"three"):
+        client.send_message_chunk(piece)
+    client.end_message()
+    exchange(client, server, events)
+    received = b"".join(e.data for e in events if isinstance(e, MessageChunk))
+    assert received == b"Subject: x\r\n\r\n.one\r\n.two\r\nthree\r\n"
+    assert [(e.command, e.reply.code) for e in client.events() if isinstance(e, ReplyReceived)] == [
+        ("MESSAGE", 250)
+    ]
+
+
+def test_streamed_body_before_354_is_a_misuse() -> None:
+    client = SmtpClientConnection()
+    client.receive_data(b"220 mx.test\r\n")
+    client.data()
+    with pytest.raises(ProtocolError):
+        client.send_message_chunk(b"hello\r\n")
+    with pytest.raises(ProtocolError):
+        client.end_message()
 
 
 def test_an_empty_line_in_the_ehlo_reply_is_ignored() -> None:
