@@ -342,8 +342,9 @@ async def test_flag_only_fetch_keeps_the_sessions_numbers_while_others_change_th
     other.close()
 
 
-async def _fill(server: RunningServer, count: int) -> int:
-    """`count` small messages appended to alice's INBOX in one store call; returns the mailbox id."""
+async def _fill(server: RunningServer, count: int, padding: int = 0) -> int:
+    """`count` messages (with `padding` more body bytes each) appended to alice's INBOX in one store call;
+    returns the mailbox id."""
     from kittiwake.mail.structure import parse_structure
     from kittiwake.mail.structure_codec import dump_structure
     from kittiwake.store.models import IncomingMessage
@@ -353,7 +354,7 @@ async def _fill(server: RunningServer, count: int) -> int:
     inbox = await store.get_mailbox(account.id, "INBOX")
     messages = []
     for n in range(count):
-        body = b"Subject: m%d\r\n\r\nbody\r\n" % n
+        body = b"Subject: m%d\r\n\r\nbody\r\n" % n + b"x" * padding + b"\r\n"
         messages.append(
             IncomingMessage(
                 blob=await store.save_blob(body), size=len(body), internal_date=1_700_000_000,
@@ -387,3 +388,28 @@ async def test_large_flag_fetches_answer_as_the_row_path_does(server: RunningSer
     assert (await raw.command("k", "NOOP"))[0] == b"* 2 EXPUNGE\r\n"
     raw.close()
     other.close()
+
+
+async def test_a_fetch_racing_an_expunge_never_cuts_a_literal_short(tmp_path: Path) -> None:
+    # Messages in files (inline_max is small), streamed in chunks; enough of them that the server is still
+    # writing the FETCH response, blocked on the reader, when the other session's EXPUNGE commits.
+    count, padding = 40, 500_000
+    async with running_server(tmp_path, {"storage.inline_max": 1000}) as server:
+        await _fill(server, count, padding)
+        fetcher, expunger = await selected_sessions(server)
+        await fetcher.send(b"f UID FETCH 1:* (BODY.PEEK[])\r\n")
+        first = await fetcher.line()
+        await expunger.command("a", "STORE 1:* +FLAGS.SILENT (\\Deleted)")
+        await expunger.command("b", "EXPUNGE")
+        bodies, line = [], first
+        while not line.startswith(b"f "):
+            if match := re.search(rb"\{(\d+)\}\r\n$", line):
+                bodies.append(await asyncio.wait_for(fetcher.reader.readexactly(int(match[1])), 10))
+            line = await fetcher.line()
+        # Every literal that was started arrived whole; messages already gone are left out and the
+        # command says so (RFC 2180 §4.1.3, RFC 5530).
+        whole = {b"Subject: m%d\r\n\r\nbody\r\n" % n + b"x" * padding + b"\r\n" for n in range(count)}
+        assert bodies and all(body in whole for body in bodies)
+        assert line.startswith((b"f OK", b"f NO [EXPUNGEISSUED]")), line
+        fetcher.close()
+        expunger.close()

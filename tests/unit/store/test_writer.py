@@ -1,13 +1,17 @@
-"""The group-commit writer: statements on the loop, commits on a thread, never waiting on the loop for a lock."""
+"""The group-commit writer (statements on the loop, commits on a thread, no waiting for locks on the loop) and
+what expunging does to message bytes still being read."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import time
+from pathlib import Path
 
+import pytest
 from tests.unit.store.test_sqlite_store import incoming, make_account
 
+from kittiwake.store.errors import NotFound
 from kittiwake.store.sqlite import SqliteStore
 
 
@@ -45,3 +49,28 @@ async def test_one_failing_operation_leaves_the_rest_of_its_group_committed(stor
     assert {"Projects", "Archive/2026"} <= names
     groups, operations = store.writer_stats
     assert operations > groups  # the three shared transactions
+
+
+async def _expunge_all(store: SqliteStore, mailbox_id: int) -> None:
+    from kittiwake.store.interface import FlagMode
+    from kittiwake.store.models import Flags, SystemFlag
+
+    await store.store_flags(mailbox_id, [(1, 1_000)], FlagMode.ADD, Flags(system=SystemFlag.DELETED))
+    await store.expunge(mailbox_id)
+
+
+async def test_an_opened_blob_reads_to_the_end_after_its_message_is_expunged(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "data", inline_max=1000)
+    try:
+        account = await make_account(store)
+        inbox = await store.get_mailbox(account.id, "INBOX")
+        small, large = b"s" * 500 + b"\r\n", bytes(range(256)) * 1000  # kept in SQLite / in a file
+        added = await store.append(inbox.id, [await incoming(store, small), await incoming(store, large)])
+        records = await store.load_messages(inbox.id, [(a.uid, a.uid) for a in added])
+        opened = [await store.open_blob(r.blob_id, 0, r.size) for r in records]
+        await _expunge_all(store, inbox.id)
+        assert [b"".join([chunk async for chunk in source]) for source in opened] == [small, large]
+        with pytest.raises(NotFound):
+            await store.open_blob(records[1].blob_id, 0, records[1].size)
+    finally:
+        await store.close()

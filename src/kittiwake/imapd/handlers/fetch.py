@@ -30,6 +30,7 @@ from kittiwake.proto.imap.wire_format import (
     render_body_structure,
     render_envelope,
 )
+from kittiwake.store.errors import NotFound
 from kittiwake.store.interface import FlagMode, FlagRowColumn
 from kittiwake.store.models import Flags, FlagSnapshot, MessageRecord, SystemFlag
 
@@ -67,6 +68,7 @@ async def fetch(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
     seen_now: dict[int, Flags] = {}
     if f.sets_seen(items) and not selected.read_only:
         seen_now = await _mark_seen(session, selected, uids)
+    vanished = False
     for start in range(0, len(uids), BATCH):
         batch = uids[start : start + BATCH]
         records = await session.store.load_messages(
@@ -78,7 +80,18 @@ async def fetch(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
             number = selected.sequence_number(record.uid)
             if number is None:
                 continue
-            yield await _response(session, number, record, items, seen_now.get(record.uid))
+            try:
+                response = await _response(session, number, record, items, seen_now.get(record.uid))
+            except NotFound:  # expunged by another session since the records were loaded
+                vanished = True
+                continue
+            yield response
+    if vanished:
+        # RFC 2180 §4.1.3: the messages still there are answered, the command says some were not (RFC 5530).
+        yield r.Tagged(
+            tag=command.tag, status=r.Status.NO, text="Some messages were expunged", code=r.EXPUNGEISSUED
+        )
+        return
     yield r.Tagged(tag=command.tag, status=r.Status.OK, text="FETCH completed")
 
 
@@ -260,7 +273,7 @@ async def _response(
         if isinstance(item, f.SimpleItem):
             if item is f.SimpleItem.FLAGS:
                 flags_sent = True
-            values.append(_simple(session, item, record, structure, new_flags))
+            values.append(await _simple(session, item, record, structure, new_flags))
         else:
             assert structure is not None
             values.append(await section_value(session, item, record, structure))
@@ -269,7 +282,7 @@ async def _response(
     return r.FetchResponse(sequence_number=number, items=tuple(values))
 
 
-def _simple(
+async def _simple(
     session: ImapSession,
     item: f.SimpleItem,
     record: MessageRecord,
@@ -297,7 +310,7 @@ def _simple(
             assert structure is not None
             return "BODYSTRUCTURE", render_body_structure(structure, extensible=True, utf8=session.utf8)
         case f.SimpleItem.RFC822:
-            return "RFC822", whole_message(session, record)
+            return "RFC822", await whole_message(session, record)
         case f.SimpleItem.RFC822_HEADER | f.SimpleItem.RFC822_TEXT:
             assert structure is not None
             start, end = (
@@ -305,17 +318,19 @@ def _simple(
                 if item is f.SimpleItem.RFC822_HEADER
                 else (structure.root.body_start, record.size)
             )
-            return item.value, blob_literal(session, record, start, end)
+            return item.value, await blob_literal(session, record, start, end)
     raise AssertionError(item)
 
 
-def whole_message(session: ImapSession, record: MessageRecord) -> r.BodyLiteral:
-    return blob_literal(session, record, 0, record.size)
+async def whole_message(session: ImapSession, record: MessageRecord) -> r.BodyLiteral:
+    return await blob_literal(session, record, 0, record.size)
 
 
-def blob_literal(session: ImapSession, record: MessageRecord, start: int, end: int) -> r.BodyLiteral:
+async def blob_literal(session: ImapSession, record: MessageRecord, start: int, end: int) -> r.BodyLiteral:
+    """A literal of stored bytes, opened now: a message expunged meanwhile fails here, before its literal is
+    announced, never halfway through it."""
     end = max(start, min(end, record.size))
-    return r.BodyLiteral(size=end - start, source=session.store.stream_blob(record.blob_id, start, end))
+    return r.BodyLiteral(size=end - start, source=await session.store.open_blob(record.blob_id, start, end))
 
 
 async def _vanished_earlier(

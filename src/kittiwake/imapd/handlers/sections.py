@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from kittiwake.imapd.errors import CommandFailed
 from kittiwake.imapd.session import ImapSession
 from kittiwake.mail.structure import MessageStructure
-from kittiwake.mail.transfer_encoding import make_decoder
+from kittiwake.mail.transfer_encoding import Decoder, make_decoder
 from kittiwake.proto.imap import fetch_items as f
 from kittiwake.proto.imap import responses as r
 from kittiwake.proto.imap import section_ranges as sr
@@ -50,7 +50,7 @@ async def section_value(
     assert isinstance(item, f.BinarySize)
     plan = _binary_plan(structure, item.part)
     size = 0
-    async for chunk in _decoded(session, record, plan):
+    async for chunk in await _open_decoded(session, record, plan):
         size += len(chunk)
     return _binary_name("BINARY.SIZE", item.part, None), b"%d" % size
 
@@ -71,7 +71,7 @@ async def _body_section(
         offset, count = sr.apply_partial(end - start, item.partial)
         start, end = start + offset, start + offset + count
     end = max(start, min(end, record.size))
-    return r.BodyLiteral(size=end - start, source=session.store.stream_blob(record.blob_id, start, end))
+    return r.BodyLiteral(size=end - start, source=await session.store.open_blob(record.blob_id, start, end))
 
 
 def _binary_plan(structure: MessageStructure, part: tuple[int, ...]) -> sr.BinaryPlan:
@@ -82,11 +82,18 @@ def _binary_plan(structure: MessageStructure, part: tuple[int, ...]) -> sr.Binar
     return plan
 
 
-async def _decoded(session: ImapSession, record: MessageRecord, plan: sr.BinaryPlan) -> AsyncIterator[bytes]:
+async def _open_decoded(
+    session: ImapSession, record: MessageRecord, plan: sr.BinaryPlan
+) -> AsyncIterator[bytes]:
+    """The decoded part, its stored bytes opened now (see fetch.blob_literal)."""
     decoder = make_decoder(plan.encoding)
     if decoder is None:  # plan_binary refuses unknown encodings first; this guards a stale structure
         raise CommandFailed("Unknown Content-Transfer-Encoding", r.UNKNOWN_CTE)
-    async for chunk in session.store.stream_blob(record.blob_id, plan.start, plan.end):
+    return _decoded(await session.store.open_blob(record.blob_id, plan.start, plan.end), decoder)
+
+
+async def _decoded(source: AsyncIterator[bytes], decoder: Decoder) -> AsyncIterator[bytes]:
+    async for chunk in source:
         decoded = decoder.feed(chunk)
         if decoded:
             yield decoded
@@ -107,12 +114,12 @@ async def _binary(
     plan = _binary_plan(structure, part)
     size = 0
     has_nul = False
-    async for chunk in _decoded(session, record, plan):
+    async for chunk in await _open_decoded(session, record, plan):
         size += len(chunk)
         has_nul = has_nul or b"\x00" in chunk
     offset, count = (0, size) if partial is None else sr.apply_partial(size, partial)
     return r.BodyLiteral(
-        size=count, source=_window(_decoded(session, record, plan), offset, count), binary=has_nul
+        size=count, source=_window(await _open_decoded(session, record, plan), offset, count), binary=has_nul
     )
 
 

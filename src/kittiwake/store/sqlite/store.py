@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from kittiwake.store import errors
 from kittiwake.store.blobs import FileBlobStore
@@ -49,6 +49,7 @@ from kittiwake.store.sqlite.writer import Checkpointer, GroupCommitWriter, Trans
 from kittiwake.store.uid_cache import UID_TYPECODE, UidCache
 
 T = TypeVar("T")
+BLOB_CHUNK = 65536
 FLAG_SNAPSHOTS_KEPT = 8  # mailboxes; 100,000 messages take about 0.5 MB
 _ACCOUNT_COLUMNS = "id, address, password_hash, quota_bytes, quota_messages"
 _FLAG_ROW_COLUMNS = {"modseq": "modseq", "internal_date": "internal_date", "size": "size"}
@@ -110,6 +111,26 @@ def _flag_columns(conn: sqlite3.Connection, mailbox_id: int) -> FlagSnapshot:
         ).fetchall()
     )
     return FlagSnapshot(uids=uids, system=system, keywords=keywords)
+
+
+async def _chunks_of(data: bytes) -> AsyncIterator[bytes]:
+    for position in range(0, len(data), BLOB_CHUNK):
+        yield data[position : position + BLOB_CHUNK]
+
+
+async def _file_chunks(handle: BinaryIO, prefix: bytes, start: int, end: int) -> AsyncIterator[bytes]:
+    """[start, end) of prefix + file, read from a file opened beforehand, closed at the end."""
+    with handle:
+        if start < len(prefix):
+            yield prefix[start:end]
+        position = max(start, len(prefix))
+        await asyncio.to_thread(handle.seek, position - len(prefix))
+        while position < end:
+            chunk = await asyncio.to_thread(handle.read, min(BLOB_CHUNK, end - position))
+            if not chunk:
+                return
+            position += len(chunk)
+            yield chunk
 
 
 class SqliteStore:
@@ -489,13 +510,31 @@ class SqliteStore:
 
     async def stream_blob(self, blob_id: int, start: int, end: int) -> AsyncIterator[bytes]:
         """The bytes in [start, end), in chunks of at most 64 KiB, never the whole message at once."""
-        position = start
-        while position < end:
-            chunk = await self.read_blob(blob_id, position, min(end, position + 65536))
-            if not chunk:
-                return
-            position += len(chunk)
+        async for chunk in await self.open_blob(blob_id, start, end):
             yield chunk
+
+    async def open_blob(self, blob_id: int, start: int, end: int) -> AsyncIterator[bytes]:
+        """The bytes in [start, end) as chunks, located now: a missing blob raises NotFound here, before the
+        caller promised anyone those bytes, and once open they stay readable to the end even if the message
+        is expunged meanwhile (RFC 2180 §4.1): bytes kept in SQLite (at most `inline_max`) are read at once,
+        and a file is opened now, so removing it later does not cut the stream short."""
+        row = self._read_now(
+            lambda c: c.execute(
+                "SELECT file_name, size, prefix FROM blobs WHERE id = ?", (blob_id,)
+            ).fetchone()
+        )
+        if row is None:
+            raise errors.NotFound(f"message bytes {blob_id} are missing")
+        file_name, size, prefix = row[0], row[1], bytes(row[2] or b"")
+        end = min(end, size)
+        if file_name is None:
+            data = await self.read_blob(blob_id, start, end) if start < end else b""
+            return _chunks_of(data)
+        try:
+            handle = await asyncio.to_thread(open, self.files.path(file_name), "rb")
+        except FileNotFoundError:
+            raise errors.NotFound(f"message bytes {blob_id} are missing") from None
+        return _file_chunks(handle, prefix, start, end)
 
     # -- messages ----------------------------------------------------------------------------------------
 
