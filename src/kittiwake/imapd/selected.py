@@ -84,10 +84,10 @@ class SelectedMailbox:
         if callable(callback):
             callback()
 
-    def forget_flag_updates(self, uids: Iterable[int]) -> None:
-        """The session already told the client these messages' flags (its own STORE's FETCH responses)."""
-        for uid in uids:
-            self._flags.pop(uid, None)
+    def take_flag_updates(self, uids: Iterable[int]) -> dict[int, FlagUpdate]:
+        """Queued flag changes of other sessions to these messages, no longer queued: the session's own
+        STORE is about to report newer flags for them, and the older ones must not follow it."""
+        return {uid: update for uid in uids if (update := self._flags.pop(uid, None)) is not None}
 
     # -- turning changes into responses ------------------------------------------------------------------
 

@@ -413,3 +413,20 @@ async def test_a_fetch_racing_an_expunge_never_cuts_a_literal_short(tmp_path: Pa
         assert line.startswith((b"f OK", b"f NO [EXPUNGEISSUED]")), line
         fetcher.close()
         expunger.close()
+
+
+async def test_a_store_never_leaves_another_sessions_older_flags_to_follow_it(server: RunningServer) -> None:
+    await run(deliver, server, "m")
+    first, other = await selected_sessions(server)
+    await first.command("c", "SELECT INBOX (CONDSTORE)")
+    await first.command("s", "STORE 1 +FLAGS.SILENT (\\Seen \\Flagged)")
+    await other.command("a", "STORE 1 +FLAGS.SILENT (\\Answered)")
+    lines = await first.command("b", "STORE 1 -FLAGS.SILENT (\\Seen)")
+    fetches = [line for line in lines if b" FETCH " in line]
+    # One FETCH with the flags as they now are (the other session's \Answered included) and the newest MODSEQ.
+    assert len(fetches) == 1 and fetches[0].startswith(b"* 1 FETCH (FLAGS (\\Answered \\Flagged) MODSEQ ("), (
+        lines
+    )
+    assert not [line for line in await first.command("d", "NOOP") if b" FETCH " in line]
+    first.close()
+    other.close()

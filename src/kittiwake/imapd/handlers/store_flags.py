@@ -50,8 +50,15 @@ async def store(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
         origin=session,
     )
     with_modseq = session.condstore
-    for update in sorted(result.updated + result.unchanged, key=lambda u: u.uid):
-        if command.silent and not (with_modseq and update in result.updated):
+    reported = sorted(result.updated + result.unchanged, key=lambda u: u.uid)
+    # Another session's change to one of these messages, still queued for this client, is older than what
+    # this STORE reports: sent afterwards it would take the client back to stale flags (and MODSEQ).
+    # Instead these messages' FETCH carries their flags, .SILENT or not (RFC 7162 §3.1.3 allows FLAGS
+    # when the client would otherwise not learn of the other session's change).
+    stale = selected.take_flag_updates(update.uid for update in reported)
+    for update in reported:
+        external = update.uid in stale
+        if command.silent and not external and not (with_modseq and update in result.updated):
             continue
         number = selected.sequence_number(update.uid)
         if number is None:
@@ -59,7 +66,7 @@ async def store(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
         items: list[tuple[str, bytes]] = []
         if command.uid or session.qresync:
             items.append(("UID", b"%d" % update.uid))
-        if not command.silent:
+        if not command.silent or external:
             items.append(("FLAGS", encode_flag_list(update.flags.names())))
         if with_modseq:
             items.append(("MODSEQ", b"(%d)" % update.modseq))
