@@ -12,6 +12,7 @@ holds several addresses or none) cannot be checked: `from_domain` raises FromFie
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable, Iterable
@@ -36,6 +37,9 @@ _VERSION = re.compile(r"[vV][ \t]*=[ \t]*DMARC1[ \t]*(?:;|$)")
 _FAILURE_OPTIONS = frozenset("01ds")  # RFC 7489 §6.3 fo=
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S")  # RFC 3986 §3.1, enough to tell a URI
 _UINT32_MAX = 2**32 - 1
+# Texts longer than this (far longer than real From fields, policy records and domain names) are read
+# afresh each time rather than remembered, so that a cache entry stays small whatever a sender writes.
+_CACHED_TEXT_LIMIT = 1024
 
 
 class FromFieldError(ValueError):
@@ -83,6 +87,10 @@ def parse_dmarc_record(text: str | bytes) -> DmarcRecord | None:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     text = text.strip(" \t\r\n")
+    return (_cached_record if len(text) <= _CACHED_TEXT_LIMIT else _read_record)(text)
+
+
+def _read_record(text: str) -> DmarcRecord | None:
     if not _VERSION.match(text):
         return None
     tags = _parse_tags(text)
@@ -106,6 +114,12 @@ def parse_dmarc_record(text: str | bytes) -> DmarcRecord | None:
         report_format=tags.get("rf") or "afrf",
         report_interval=_number(tags.get("ri"), 86400, maximum=_UINT32_MAX),
     )
+
+
+# Every message from a domain brings the same policy text; the parse depends on nothing else, so it is
+# kept by text: a changed record is new text, parsed afresh. DmarcRecord is immutable, so one parse can
+# serve every message. Bounded, as the texts come from any domain.
+_cached_record = functools.lru_cache(maxsize=1024)(_read_record)
 
 
 def _parse_tags(text: str) -> dict[str, str]:
@@ -142,16 +156,30 @@ def from_domain(header_block: bytes) -> str:
     values = [value for name, value in parse_header_fields(header_block) if name.lower() == "from"]
     if len(values) != 1:
         raise FromFieldError(f"{len(values)} From fields")
-    mailboxes = [entry for entry in parse_address_list(values[0]) if entry.host is not None]
+    value = values[0]
+    domain, problem = (_cached_author_domain if len(value) <= _CACHED_TEXT_LIMIT else _author_domain)(value)
+    if problem is not None:
+        raise FromFieldError(problem)
+    return domain
+
+
+def _author_domain(value: str) -> tuple[str, str | None]:
+    """(the author domain as lower-case A-labels, None), or ("", why there is none), for a From field value."""
+    mailboxes = [entry for entry in parse_address_list(value) if entry.host is not None]
     if len(mailboxes) != 1:
-        raise FromFieldError(f"{len(mailboxes)} addresses in From")
+        return "", f"{len(mailboxes)} addresses in From"
     host = mailboxes[0].host or ""
     if not host or host.startswith("["):
-        raise FromFieldError("From address has no domain name")
+        return "", "From address has no domain name"
     try:
-        return normalize_domain(host)
+        return normalize_domain(host), None
     except AddressError as error:
-        raise FromFieldError(str(error)) from error
+        return "", str(error)
+
+
+# A sender writes the same From field on message after message; reading the address out of it depends on
+# the field's text alone, so the outcome is kept by that text (bounded: the texts come from anyone).
+_cached_author_domain = functools.lru_cache(maxsize=4096)(_author_domain)
 
 
 def unusable_from_verdict(reason: str) -> DmarcVerdict:
@@ -183,7 +211,8 @@ async def evaluate_message(
         domain = from_domain(header_block)
     except FromFieldError as error:
         return unusable_from_verdict(str(error))
-    return await evaluate(domain, spf_result, spf_domain, dkim_results, resolver, rng=rng)
+    # from_domain gives lower-case A-labels already, which is what evaluate would make of it.
+    return await _evaluate(domain, spf_result, spf_domain, dkim_results, resolver, rng)
 
 
 async def evaluate(
@@ -207,6 +236,18 @@ async def evaluate(
         return unusable_from_verdict(f"bad From domain: {error}")
     if domain.startswith("["):
         return unusable_from_verdict("From domain is an address literal")
+    return await _evaluate(domain, spf_result, spf_domain, dkim_results, resolver, rng)
+
+
+async def _evaluate(
+    domain: str,
+    spf_result: str,
+    spf_domain: str | None,
+    dkim_results: Iterable[tuple[str, str]],
+    resolver: Resolver,
+    rng: Callable[[], float],
+) -> DmarcVerdict:
+    """`evaluate` for a From domain in lower-case A-labels."""
     try:
         found = await discover_policy(domain, resolver)
     except DnsError as error:
@@ -287,6 +328,12 @@ async def _dmarc_records(domain: str, resolver: Resolver) -> list[str]:
 
 def _aligned(identifier: str | None, from_domain: str, mode: Alignment) -> bool:
     """RFC 7489 §3.1: strict needs the same name; relaxed the same organizational domain."""
+    if identifier is not None and len(identifier) > _CACHED_TEXT_LIMIT:
+        return _alignment(identifier, from_domain, mode)
+    return _cached_alignment(identifier, from_domain, mode)
+
+
+def _alignment(identifier: str | None, from_domain: str, mode: Alignment) -> bool:
     if not identifier:
         return False
     try:
@@ -296,6 +343,11 @@ def _aligned(identifier: str | None, from_domain: str, mode: Alignment) -> bool:
     if mode == "s":
         return name == from_domain
     return organizational_domain(name) == organizational_domain(from_domain)
+
+
+# Asked for the same (SPF or DKIM domain, From domain) pairs on every message from a sender, and a pure
+# function of its arguments; bounded, as the names come from the messages.
+_cached_alignment = functools.lru_cache(maxsize=4096)(_alignment)
 
 
 async def _applicable_policy(

@@ -18,6 +18,10 @@ def _public_suffixes() -> PublicSuffixList:
     return PublicSuffixList()
 
 
+# DMARC asks for the organizational domains of the same few names (the From domain, the SPF and DKIM
+# domains) on every message from a sender; the list is fixed for the life of the process, so an answer
+# never goes stale. Bounded, as the names come from the messages.
+@functools.lru_cache(maxsize=4096)
 def organizational_domain(domain: str) -> str:
     """The organizational domain of `domain`, lower case, without a trailing dot.
 

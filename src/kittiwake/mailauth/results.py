@@ -26,6 +26,8 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]"
 _LABEL_TEXT = r"[A-Za-z0-9.\-\u0080-\U0010ffff]"
 _MAILBOX = re.compile(rf"(?:{_ATEXT}+(?:\.{_ATEXT}+)*)?@{_LABEL_TEXT}+")
 _COMMENT_UNSAFE = re.compile(r"[\x00-\x1f\x7f()\\]+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_QUOTED_SPECIALS = re.compile(r'(["\\])')
 _AUTHSERV_ID_END = re.compile(r"[ \t\r\n;(]")
 
 
@@ -78,34 +80,31 @@ def build_authentication_results(authserv_id: str, results: Sequence[MethodResul
 
     Each method result starts a line of its own. With no results the field says `none` (RFC 8601 §2.2).
     """
-    lines = [f"{_FIELD_NAME} {_value(authserv_id)}"]
+    line = f"{_FIELD_NAME} {_value(authserv_id)}"
     if not results:
-        lines[0] += "; none"
+        return f"{line}; none\r\n".encode("utf-8", "surrogateescape")
+    lines: list[str] = []
     for result in results:
-        lines[-1] += ";"
-        first = True
-        for word in _words(result):
-            if first or len(lines[-1]) + 1 + len(word) > _FOLD_WIDTH:
-                lines.append("\t" + word)
-                first = False
+        lines.append(line + ";")
+        line = f"\t{result.method}={result.result}"
+        words = [f"{name}={_value(value)}" for name, value in result.properties]
+        if result.comment:
+            words.insert(0, "(" + " ".join(_COMMENT_UNSAFE.sub(" ", result.comment).split()) + ")")
+        for word in words:
+            if len(line) + 1 + len(word) > _FOLD_WIDTH:
+                lines.append(line)
+                line = "\t" + word
             else:
-                lines[-1] += " " + word
+                line += " " + word
+    lines.append(line)
     return "\r\n".join(lines).encode("utf-8", "surrogateescape") + b"\r\n"
-
-
-def _words(result: MethodResult) -> Iterator[str]:
-    yield f"{result.method}={result.result}"
-    if result.comment:
-        yield "(" + " ".join(_COMMENT_UNSAFE.sub(" ", result.comment).split()) + ")"
-    for name, value in result.properties:
-        yield f"{name}={_value(value)}"
 
 
 def _value(text: str) -> str:
     """A token or an address as it is, anything else as a quoted-string (RFC 8601 §2.2 pvalue)."""
     if _TOKEN.fullmatch(text) or _MAILBOX.fullmatch(text):
         return text
-    escaped = re.sub(r'(["\\])', r"\\\1", re.sub(r"[\x00-\x1f\x7f]", "", text))
+    escaped = _QUOTED_SPECIALS.sub(r"\\\1", _CONTROLS.sub("", text))
     return f'"{escaped}"'
 
 
@@ -116,6 +115,10 @@ def find_forged_results(header_block: bytes, authserv_id: str) -> list[tuple[int
     line ending included. Scanning stops at the empty line that ends the header, so a whole message may be
     passed.
     """
+    # Most messages carry no Authentication-Results field at all: a look at the raw header for a line
+    # starting with the name, in any case, is enough to tell, without reading the fields one by one.
+    if not has_field(header_block, b"authentication-results"):
+        return []
     ours = authserv_id.casefold()
     return [
         (start, end)
@@ -136,6 +139,28 @@ def remove_our_results(header_block: bytes, authserv_id: str) -> bytes:
         position = end
     pieces.append(header_block[position:])
     return b"".join(pieces)
+
+
+def has_field(message: bytes, prefix: bytes) -> bool:
+    """Whether a line of the header of `message` starts with `prefix` (lower case), in any case.
+
+    False means no field whose name starts with `prefix` is there. True may also come from a line that is
+    not such a field (a continuation never matches: it starts with white space). The header is split
+    at LF and ends at the first empty line, as parse_header_fields and _field_ranges read it.
+    """
+    header = message[: header_length(message)].lower()
+    return header.startswith(prefix) or b"\n" + prefix in header
+
+
+def header_length(message: bytes) -> int:
+    """The length of the header of `message`: up to and including the LF before the first empty line
+    (RFC 5322 §2.1), with either line ending; all of `message` when it has no empty line."""
+    if message.startswith((b"\n", b"\r\n")):
+        return 0
+    end = message.find(b"\n\r\n")
+    end = len(message) if end < 0 else end + 1
+    bare = message.find(b"\n\n", 0, end)  # an empty line of a bare LF, if one comes first
+    return end if bare < 0 else bare + 1
 
 
 def _field_ranges(block: bytes) -> Iterator[tuple[bytes, int, int]]:

@@ -7,6 +7,7 @@ one at a time, under the processing limits of RFC 7208 §4.6.4 and an overall ti
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable
@@ -49,6 +50,9 @@ MAX_NAMES_PER_ANSWER = 10
 MAX_VOID_LOOKUPS = 2
 TIME_BUDGET = 20.0
 
+# Record texts longer than this (far longer than real ones) are parsed afresh each time rather than
+# remembered, so that a cache entry stays small whatever a domain publishes.
+_CACHED_RECORD_LIMIT = 1024
 _QUALIFIER_RESULTS: dict[str, SpfResultCode] = {"+": "pass", "-": "fail", "?": "neutral", "~": "softfail"}
 _T = TypeVar("_T")
 
@@ -172,6 +176,8 @@ async def check_helo(
     )
 
 
+# A client sends message after message from one address; parsing it is a pure function of the text.
+@functools.lru_cache(maxsize=1024)
 def _client_address(ip: str) -> IpAddress:
     address = ipaddress.ip_address(ip)
     # RFC 7208 §5: an IPv4-mapped IPv6 address is treated as the IPv4 address it carries.
@@ -244,12 +250,11 @@ class _Evaluation:
             return None
         if len(records) > 1:
             raise _PermError(f"{name} publishes {len(records)} SPF records")
-        try:
-            return parse_spf_record(records[0].decode("ascii"))
-        except UnicodeDecodeError:
-            raise _PermError(f"{name}: SPF record is not ASCII") from None
-        except SpfSyntaxError as error:
-            raise _PermError(f"{name}: {error}") from None
+        text = records[0]
+        record = (_cached_record if len(text) <= _CACHED_RECORD_LIMIT else _parse_record)(text)
+        if isinstance(record, str):
+            raise _PermError(f"{name}: {record}")
+        return record
 
     async def _redirect(self, target_spec: MacroString, domain: str) -> _Outcome:
         self._count_dns_term()
@@ -422,6 +427,22 @@ class _Evaluation:
             return await self._expand(parse_explanation(texts[0].decode("ascii")), domain)
         except (NoSuchDomain, DnsError, UnicodeDecodeError, SpfSyntaxError):
             return None
+
+
+def _parse_record(text: bytes) -> SpfRecord | str:
+    """The parsed record, or why it is a permerror (RFC 7208 §4.6)."""
+    try:
+        return parse_spf_record(text.decode("ascii"))
+    except UnicodeDecodeError:
+        return "SPF record is not ASCII"
+    except SpfSyntaxError as error:
+        return str(error)
+
+
+# Each message from a sender brings the same record text again (from the resolver's cache), and the parse
+# depends on the text alone: a changed record is new text, parsed afresh. Bounded, as the texts come from
+# any domain. SpfRecord is immutable, so one parse can serve every evaluation.
+_cached_record = functools.lru_cache(maxsize=1024)(_parse_record)
 
 
 def _parse_addresses(texts: list[str]) -> list[IpAddress]:

@@ -79,6 +79,13 @@ def send(server: RunningServer, sender: str, message: bytes) -> tuple[int, bytes
         return client.data(message)
 
 
+def send_on_one_connection(server: RunningServer, sender: str, messages: list[bytes]) -> None:
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"]) as client:
+        client.ehlo("client.sender.test")
+        for message in messages:
+            client.sendmail(sender, ["alice@example.org"], message)
+
+
 async def stored(server: RunningServer, mailbox: str = "INBOX") -> list[bytes]:
     store = server.store
     account = await store.get_account("alice@example.org")
@@ -141,6 +148,15 @@ async def test_existing_results_claiming_our_name_are_neutralised(server: Runnin
     assert stored_message.count(b"Authentication-Results: mail.example.org") == 1
 
 
+async def test_forged_results_named_in_another_case_are_neutralised(server: RunningServer) -> None:
+    # RFC 8601 §5: field names and the authserv-id compare without regard to case.
+    forged = b"X-Note: first\r\nAUTHENTICATION-RESULTS: Mail.Example.ORG; dmarc=pass\r\n" + signed("Hello.")
+    assert (await asyncio.to_thread(send, server, "boss@sender.test", forged))[0] == 250
+    (stored_message,) = await stored(server)
+    assert b"X-Note: first\r\nX-Spoofed-Auth-Results: Mail.Example.ORG; dmarc=pass\r\n" in stored_message
+    assert stored_message.count(b"Authentication-Results: mail.example.org") == 1
+
+
 def forwarded_by_list(original: bytes) -> bytes:
     """A mailing list adds a subject tag and a footer (breaking DKIM), then seals what it saw."""
     changed = original.replace(b"Subject: quarterly", b"Subject: [team] quarterly") + b"-- \r\nteam list\r\n"
@@ -162,6 +178,19 @@ async def test_list_forwarded_mail_with_a_trusted_arc_seal_is_delivered(tmp_path
             (delivered,) = await stored(server)
     field = results_field(delivered)
     assert b"arc=pass" in field and b"dmarc=fail" in field
+
+
+async def test_sealed_and_unsealed_mail_on_one_connection_each_get_their_arc_result(tmp_path: Path) -> None:
+    overrides = {"inbound.trusted_arc_sealers": ("lists.test",)}
+    async with dns_server(ZONE) as address:
+        resolver = DnspythonResolver(address, timeout=5)
+        async with running_server(tmp_path, overrides, resolver=resolver) as server:
+            messages = [signed("One."), forwarded_by_list(signed("Two.")), signed("Three.")]
+            await asyncio.to_thread(send_on_one_connection, server, "team-bounces@lists.test", messages)
+            delivered = await stored(server)
+    fields = [results_field(message) for message in delivered]
+    assert [b"arc=none" in field for field in fields] == [True, False, True]
+    assert b"arc=pass" in fields[1] and b"dmarc=fail" in fields[1]
 
 
 async def test_list_forwarded_mail_from_an_untrusted_sealer_is_still_refused(server: RunningServer) -> None:

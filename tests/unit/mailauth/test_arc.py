@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,49 @@ async def test_message_without_arc_fields_is_none_without_lookups(resolver: Fake
     result = await verify_arc(MESSAGE, resolver)
     assert (result.result, result.instances, result.oldest_pass) == ("none", 0, None)
     assert resolver.queries == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        MESSAGE + b"ARC-Seal: i=1; cv=none; d=lists.example; s=arc; b=AAAA\r\n",
+        b"Subject: x\r\n ARC-Seal: i=1; cv=none; d=lists.example; s=arc; b=AAAA\r\n\r\nbody\r\n",
+        b"X-ARC-Seal: i=1; cv=none; d=lists.example; s=arc; b=AAAA\r\n" + MESSAGE,
+    ],
+    ids=["in-body", "in-continuation", "in-other-name"],
+)
+async def test_arc_names_outside_field_names_are_no_chain(message: bytes, resolver: FakeResolver) -> None:
+    result = await verify_arc(message, resolver)
+    assert result.result == "none"
+    assert resolver.queries == []
+
+
+@pytest.mark.parametrize(
+    "rename",
+    [
+        lambda m: (
+            m.replace(b"ARC-Seal:", b"Arc-Seal:")
+            .replace(b"ARC-Message-Signature:", b"aRC-message-signature:")
+            .replace(b"ARC-Authentication-Results:", b"Arc-Authentication-Results:")
+        ),
+        lambda m: b"Received: from lists.example by mx.example.net; Sun, 22 Nov 2026 04:31:00 +0000\r\n" + m,
+        lambda m: m.replace(b"\r\n", b"\n"),
+    ],
+    ids=["name-case", "not-first-field", "bare-lf"],
+)
+async def test_arc_fields_anywhere_in_the_header_in_any_case_are_checked(
+    rename: Callable[[bytes], bytes], rsa_key: bytes, resolver: FakeResolver
+) -> None:
+    # The quick look for ARC fields must not miss any: each of these chains still verifies.
+    result = await verify_arc(rename(first_hop(rsa_key)), resolver)
+    assert (result.result, result.instances) == ("pass", 1)
+    assert resolver.queries == [("TXT", "arc._domainkey.lists.example")]
+
+
+async def test_lone_arc_field_on_the_first_line_is_an_invalid_chain(resolver: FakeResolver) -> None:
+    # RFC 8617 §5.2: ARC fields without a complete set make the chain fail, whichever line they are on.
+    message = b"ARC-Authentication-Results: i=1; lists.example; spf=pass\r\n" + MESSAGE
+    assert (await verify_arc(message, resolver)).result == "fail"
 
 
 async def test_sealed_message_passes_with_one_instance(rsa_key: bytes, resolver: FakeResolver) -> None:

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.fakes import FakeResolver
 
+from kittiwake.mail.address import normalize_domain
 from kittiwake.mailauth import org_domain
 from kittiwake.mailauth.dmarc import (
     DmarcRecord,
@@ -57,7 +58,16 @@ def test_public_suffix_list_is_read_without_network(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     org_domain._public_suffixes.cache_clear()
+    organizational_domain.cache_clear()  # so that the list is loaded again, not answered from memory
     assert organizational_domain("www.example.co.uk") == "example.co.uk"
+
+
+def test_organizational_domains_of_different_names_stay_apart() -> None:
+    # Answers are remembered per name: each name, asked twice and in turn, keeps its own answer.
+    names = {"a.example.co.uk": "example.co.uk", "a.example.com": "example.com", "co.uk": "co.uk"}
+    for _ in range(2):
+        for name, expected in names.items():
+            assert organizational_domain(name) == expected
 
 
 # --- record syntax (RFC 7489 §6.3, §6.4) ---
@@ -146,6 +156,7 @@ def test_arbitrary_record_text_parses_or_gives_none(text: bytes | str) -> None:
 )  # fmt: skip
 def test_from_domain_of_a_single_author(header: bytes, expected: str) -> None:
     assert from_domain(header) == expected
+    assert normalize_domain(expected) == expected  # what evaluate would make of it, so it can skip that
 
 
 @pytest.mark.parametrize(
@@ -173,6 +184,8 @@ def test_from_domain_of_arbitrary_bytes_raises_only_from_field_error(header: byt
     except FromFieldError:
         return
     assert domain == domain.lower()
+    # evaluate_message skips evaluate's normalisation of the domain, so from_domain must have done it.
+    assert normalize_domain(domain.rstrip(".")) == domain and not domain.startswith("[")
 
 
 # --- evaluation (RFC 7489 §6.6) ---
@@ -386,3 +399,60 @@ async def test_unusable_from_domain_is_permerror(domain: str) -> None:
 async def test_evaluate_message_reads_the_from_field(header: bytes, result: str, disposition: str) -> None:
     verdict = await evaluate_message(header, "fail", "example.org", [], resolver(REJECT), rng=never)
     assert (verdict.result, verdict.disposition) == (result, disposition)
+
+
+async def test_changed_record_is_applied_as_soon_as_the_answer_changes() -> None:
+    # Parsed records are kept by their text, not by domain: a new answer is a new policy at once.
+    records = {"_dmarc.example.org": [b"v=DMARC1; p=none"]}
+    dns = resolver(records)
+    first = await evaluate("example.org", "fail", "example.org", [], dns, rng=never)
+    records["_dmarc.example.org"] = [b"v=DMARC1; p=reject"]
+    second = await evaluate("example.org", "fail", "example.org", [], dns, rng=never)
+    records["_dmarc.example.org"] = [b"v=DMARC1; p=none"]
+    third = await evaluate("example.org", "fail", "example.org", [], dns, rng=never)
+    assert [v.disposition for v in (first, second, third)] == ["none", "reject", "none"]
+
+
+async def test_alignment_mode_change_is_applied_for_the_same_domains() -> None:
+    # The same (signer, From domain) pair, once relaxed and once strict: the answers must differ.
+    records = {"_dmarc.example.org": [b"v=DMARC1; p=reject"]}
+    dns = resolver(records)
+    dkim = [("mail.example.org", "pass")]
+    relaxed = await evaluate("example.org", "none", None, dkim, dns, rng=never)
+    records["_dmarc.example.org"] = [b"v=DMARC1; p=reject; adkim=s"]
+    strict = await evaluate("example.org", "none", None, dkim, dns, rng=never)
+    assert (relaxed.result, strict.result) == ("pass", "fail")
+
+
+def test_from_domain_answers_stay_with_their_field() -> None:
+    # Read From fields are remembered by their text; each header, in turn and again, gets its own answer.
+    headers = {
+        b"From: alice@example.org\r\n": "example.org",
+        b"From: Bob <bob@Example.NET>\r\n": "example.net",
+        b"From: alice@example.org, bob@example.net\r\n": None,
+        b"From: alice\r\n": None,
+    }
+    for _ in range(2):
+        for header, expected in headers.items():
+            if expected is None:
+                with pytest.raises(FromFieldError):
+                    from_domain(header)
+            else:
+                assert from_domain(header) == expected
+
+
+async def test_texts_too_long_to_be_remembered_are_read_the_same_way() -> None:
+    # Long From fields, records and names skip the caches; the answers must not change with length.
+    name = "A" * 2000
+    assert from_domain(f"From: {name} <alice@Example.org>\r\n".encode()) == "example.org"
+    with pytest.raises(FromFieldError):
+        from_domain(f"From: {name} <alice@example.org>, bob@example.net\r\n".encode())
+    rua = ",".join(f"mailto:r{n}@example.org" for n in range(100))
+    records = {"_dmarc.example.org": [f"v=DMARC1; p=quarantine; adkim=s; rua={rua}".encode()]}
+    dots = "." * 2000  # trailing dots are dropped before names are compared, so these names still align
+    verdict = await evaluate("example.org", "none", None, [("example.org" + dots, "pass")], resolver(records))
+    assert verdict.record is not None and verdict.record.aggregate_report_uris == rua
+    assert (verdict.result, verdict.policy, verdict.dkim_aligned) == ("pass", "quarantine", True)
+    subdomain = [("mail.example.org" + dots, "pass")]  # adkim=s: a subdomain does not align
+    strict = await evaluate("example.org", "none", None, subdomain, resolver(records), rng=never)
+    assert (strict.result, strict.disposition) == ("fail", "quarantine")

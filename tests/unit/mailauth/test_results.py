@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kittiwake.mail.headers import parse_header_fields
 from kittiwake.mailauth.results import (
     MethodResult,
     arc_result,
@@ -11,6 +12,8 @@ from kittiwake.mailauth.results import (
     dkim_result,
     dmarc_result,
     find_forged_results,
+    has_field,
+    header_length,
     remove_our_results,
     spf_result,
 )
@@ -176,3 +179,61 @@ def test_arbitrary_bytes_give_ordered_spans_and_removal_matches_them(pieces: lis
     assert all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
     removed = remove_our_results(block, "mx.example.net")
     assert len(removed) == len(block) - sum(end - start for start, end in spans)
+
+
+def test_values_are_quoted_or_not_each_on_its_own_text() -> None:
+    values = {"example.org": "example.org", "a b": '"a b"', "x@y.example": "x@y.example", 'q"': '"q\\""'}
+    for _ in range(2):
+        for value, rendered in values.items():
+            header = build_authentication_results("mx.example.net", [spf_result("pass", value)])
+            assert f"smtp.mailfrom={rendered}\r\n".encode() in header
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"AUTHENTICATION-RESULTS: mx.example.net; none\r\nSubject: x\r\n\r\n",
+        b"Subject: x\r\nauthentication-RESULTS: mx.example.net; none\r\n\r\n",
+        b"Subject: x\nAuthentication-Results\t: mx.example.net; none\n\nbody\n",
+    ],
+)
+def test_our_field_is_found_whatever_the_case_of_its_name(block: bytes) -> None:
+    assert len(find_forged_results(block, "mx.example.net")) == 1
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"Subject: x\r\n\r\nAuthentication-Results: mx.example.net; none\r\n",
+        b"Subject: x\n\nAuthentication-Results: mx.example.net; none\n",
+        b"\r\nAuthentication-Results: mx.example.net; none\r\n",
+        b"Subject: x\r\n Authentication-Results: mx.example.net; none\r\n\r\n",
+        b"X-Authentication-Results: mx.example.net; none\r\n\r\n",
+    ],
+)
+def test_name_in_the_body_or_inside_another_field_is_no_field(block: bytes) -> None:
+    assert not has_field(block, b"authentication-results")
+    assert find_forged_results(block, "mx.example.net") == []
+
+
+_HEADER_PIECES = st.lists(
+    st.sampled_from([b"Authentication-Results: ", b"ARC-Seal: ", b"arc-seal:", b"X: y", b"\r\n", b"\n", b"\r",
+                     b" ", b"\t", b":", b"\xff"]) | st.binary(max_size=8),
+    max_size=30,
+)  # fmt: skip
+
+
+@given(_HEADER_PIECES)
+def test_header_length_is_where_header_parsing_stops(pieces: list[bytes]) -> None:
+    block = b"".join(pieces)
+    length = header_length(block)
+    assert parse_header_fields(block[:length]) == parse_header_fields(block)
+    # Short of the whole block, the header stops just before an empty line.
+    assert length == len(block) or block[length:].startswith((b"\n", b"\r\n"))
+
+
+@given(_HEADER_PIECES, st.sampled_from([b"arc-", b"authentication-results"]))
+def test_has_field_never_misses_a_field_that_parsing_finds(pieces: list[bytes], prefix: bytes) -> None:
+    block = b"".join(pieces)
+    if any(name.lower().encode().startswith(prefix) for name, _value in parse_header_fields(block)):
+        assert has_field(block, prefix)

@@ -341,3 +341,41 @@ def test_helo_address_literal_gives_none() -> None:
 def test_invalid_client_address_raises_value_error() -> None:
     with pytest.raises(ValueError):
         run(FakeResolver(), ip="not-an-ip")
+
+
+def test_changed_record_is_applied_as_soon_as_the_answer_changes() -> None:
+    # Parsed records are kept by their text, not by domain: a new answer is a new policy at once.
+    resolver = policy("v=spf1 ip4:192.0.2.3 -all")
+    first = run(resolver)
+    resolver.txt_records["example.org"] = [b"v=spf1 -all"]
+    second = run(resolver)
+    resolver.txt_records["example.org"] = [b"v=spf1 ip4:192.0.2.3 -all"]
+    third = run(resolver)
+    assert [r.result for r in (first, second, third)] == ["pass", "fail", "pass"]
+
+
+def test_malformed_record_stays_a_permerror_when_asked_again() -> None:
+    resolver = policy("v=spf1 ip4:192.0.2.300 -all")
+    first, second = run(resolver), run(resolver)
+    assert (first.result, second.result) == ("permerror", "permerror")
+    assert first.problem == second.problem and first.problem is not None
+    assert "192.0.2.300" in first.problem
+
+
+def test_each_client_address_is_judged_as_itself() -> None:
+    # Parsed client addresses are remembered; each address, in turn and again, keeps its own result.
+    resolver = policy("v=spf1 ip4:192.0.2.3 ip6:2001:db8::3 -all")
+    clients = {"192.0.2.3": "pass", "192.0.2.4": "fail", "::ffff:192.0.2.3": "pass", "2001:db8::3": "pass",
+               "2001:db8::4": "fail"}  # fmt: skip
+    for _ in range(2):
+        assert {ip: run(resolver, ip=ip).result for ip in clients} == clients
+
+
+def test_record_too_long_to_be_remembered_is_read_the_same_way() -> None:
+    # RFC 7208 §3.4 asks for records that fit a UDP answer, but longer ones must still work (uncached).
+    networks = " ".join(f"ip4:198.51.100.{n}" for n in range(100))
+    resolver = policy(f"v=spf1 {networks} ip4:192.0.2.3 -all")
+    assert len(resolver.txt_records["example.org"][0]) > 1500
+    assert (run(resolver).result, run(resolver, ip="192.0.2.4").result) == ("pass", "fail")
+    resolver.txt_records["example.org"] = [f"v=spf1 {networks} ip4:192.0.2.300 -all".encode()]
+    assert run(resolver).result == "permerror"
