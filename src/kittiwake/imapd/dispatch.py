@@ -91,6 +91,8 @@ async def flush_changes(session: ImapSession, *, allow_expunge: bool) -> None:
     selected = session.selected
     if selected is None or not selected.has_pending:
         return
+    if selected.has_new_messages:  # they may bring keywords the client has not been told of
+        selected.note_keywords(await session.store.mailbox_keywords(selected.id))
     for response in selected.flush(
         allow_expunge=allow_expunge, vanished=session.qresync, with_modseq=session.condstore
     ):

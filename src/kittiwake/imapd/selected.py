@@ -17,11 +17,23 @@ import array
 import bisect
 from collections.abc import Iterable, Sequence
 
-from kittiwake.proto.imap.responses import Exists, Expunge, FetchResponse, Response, Vanished
+from kittiwake.proto.imap.responses import (
+    Exists,
+    Expunge,
+    FetchResponse,
+    FlagsResponse,
+    Response,
+    ResponseCode,
+    Status,
+    UntaggedStatus,
+    Vanished,
+)
 from kittiwake.proto.imap.wire_format import encode_flag_list
 from kittiwake.store.changes import Change, FlagsChanged, MessagesAdded, MessagesExpunged
 from kittiwake.store.models import FlagUpdate, Mailbox
 from kittiwake.store.uid_cache import UID_TYPECODE, without
+
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 
 class SelectedMailbox:
@@ -37,6 +49,8 @@ class SelectedMailbox:
         self._expunged: set[int] = set()
         self._flags: dict[int, FlagUpdate] = {}
         self.notify: object | None = None  # set by IDLE: called when a change arrives
+        self.keywords: set[str] = set()  # the keywords the client was told of in FLAGS
+        self._noted_keywords: set[str] = set()
 
     def load(self, uids: Sequence[int]) -> None:
         """Take the UID list read from the store (after subscribing, so nothing is missed in between)."""
@@ -62,6 +76,30 @@ class SelectedMailbox:
     @property
     def has_pending(self) -> bool:
         return bool(self._added or self._expunged or self._flags)
+
+    @property
+    def has_new_messages(self) -> bool:
+        return bool(self._added)
+
+    def note_keywords(self, keywords: Iterable[str]) -> None:
+        """Keywords in use in the mailbox (new messages may carry some); the next flush announces new ones."""
+        self._noted_keywords.update(keywords)
+
+    def flag_list_responses(self, keywords: Iterable[str] = ()) -> list[Response]:
+        """FLAGS and PERMANENTFLAGS naming the system flags and every keyword known (RFC 9051 §7.3.5, §7.1),
+        after adding `keywords` to those."""
+        self.keywords.update(keywords)
+        flags = (*SYSTEM_FLAGS, *sorted(self.keywords))
+        permanent = () if self.read_only else (*flags, "\\*")
+        return [
+            FlagsResponse(flags=flags),
+            UntaggedStatus(
+                status=Status.OK, text="Flags permitted", code=ResponseCode.permanentflags(permanent)
+            ),
+        ]
+
+    def unknown_keywords(self, keywords: Iterable[str]) -> set[str]:
+        return set(keywords) - self.keywords
 
     # -- changes from the bus ---------------------------------------------------------------------------
 
@@ -93,6 +131,13 @@ class SelectedMailbox:
 
     def flush(self, *, allow_expunge: bool, vanished: bool, with_modseq: bool) -> list[Response]:
         responses: list[Response] = []
+        # RFC 9051 §7.3.5: a keyword the client was not told of is announced in FLAGS before it is used.
+        new_keywords = self.unknown_keywords(
+            self._noted_keywords.union(*(update.flags.keywords for update in self._flags.values()))
+        )
+        self._noted_keywords.clear()
+        if new_keywords:
+            responses += self.flag_list_responses(new_keywords)
         responses += self._flag_responses(with_modseq)
         if allow_expunge and self._expunged:
             responses += self._expunge_responses(vanished)

@@ -430,3 +430,25 @@ async def test_a_store_never_leaves_another_sessions_older_flags_to_follow_it(se
     assert not [line for line in await first.command("d", "NOOP") if b" FETCH " in line]
     first.close()
     other.close()
+
+
+async def test_keywords_in_use_are_listed_in_flags_before_any_fetch_shows_them(server: RunningServer) -> None:
+    await run(deliver, server, "m")
+    first, other = await selected_sessions(server)
+    stored = await first.command("a", "STORE 1 +FLAGS ($Work)")
+    # RFC 9051 §7.3.5: the new keyword is announced in FLAGS (and PERMANENTFLAGS) before the FETCH.
+    assert stored[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)\r\n"
+    assert stored[1].startswith(
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)]"
+    )
+    assert stored[2] == b"* 1 FETCH (FLAGS ($Work))\r\n"
+    told = await other.command("b", "NOOP")
+    assert told[0].startswith(b"* FLAGS (") and b"$Work" in told[0]
+    assert told[2] == b"* 1 FETCH (UID 1 FLAGS ($Work))\r\n"
+    assert not [line for line in await other.command("c", "NOOP") if line.startswith(b"* FLAGS")]
+    third = await Raw.open(server)
+    await third.login()
+    selected = await third.command("s", "SELECT INBOX")
+    assert selected[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)\r\n"
+    for session in (first, other, third):
+        session.close()

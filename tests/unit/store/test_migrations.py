@@ -76,3 +76,29 @@ async def test_opening_without_recovery_leaves_spool_files_of_a_running_server(t
     restarted = await SqliteStore.open(tmp_path / "data")
     await restarted.close()
     assert not spool.exists()
+
+
+async def test_upgrading_lists_the_keywords_already_in_use(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(parents=True)
+    conn = connect(data_dir / "kittiwake.db")
+    assert migrate(conn, up_to=4) == [1, 2, 3, 4]
+    conn.executescript(
+        """
+        INSERT INTO domains (id, name) VALUES (1, 'example.org');
+        INSERT INTO accounts (id, domain_id, address, password_hash, created)
+            VALUES (1, 1, 'old@example.org', 'h', 0);
+        INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq, messages, unseen, size)
+            VALUES (1, 1, 'INBOX', 42, 4, 5, 3, 3, 27);
+        INSERT INTO blobs (id, size, data, refs) VALUES (1, 9, X'48656C6C6F0D0A0D0A', 3);
+        INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, blob_id, structure, keywords)
+            VALUES (1, 1, 5, 0, 9, 1, '[]', '$Work Later'), (1, 2, 5, 0, 9, 1, '[]', NULL),
+                   (1, 3, 5, 0, 9, 1, '[]', '$Work');
+        """
+    )
+    conn.close()
+    store = await SqliteStore.open(data_dir)
+    try:
+        assert await store.mailbox_keywords(1) == ["$Work", "Later"]
+    finally:
+        await store.close()

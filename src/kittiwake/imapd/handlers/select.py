@@ -11,8 +11,6 @@ from kittiwake.imapd.session import ImapSession
 from kittiwake.proto.imap import commands as c
 from kittiwake.proto.imap import responses as r
 
-SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
-
 
 @handles(c.Select, c.Examine)
 async def select(session: ImapSession, command: c.Command) -> AsyncIterator[r.Response]:
@@ -31,6 +29,7 @@ async def select(session: ImapSession, command: c.Command) -> AsyncIterator[r.Re
     session.store.changes.subscribe_mailbox(mailbox.id, selected.on_change)
     session.selected = selected
     selected.load(await session.store.load_uids(mailbox.id))
+    selected.keywords = set(await session.store.mailbox_keywords(mailbox.id))
     for response in _untagged(session, selected, mailbox.uid_next):
         yield response
     if not session.rev2 and mailbox.unseen:
@@ -52,19 +51,11 @@ async def select(session: ImapSession, command: c.Command) -> AsyncIterator[r.Re
 
 def _untagged(session: ImapSession, selected: SelectedMailbox, uid_next: int) -> list[r.Response]:
     mailbox = selected.mailbox
-    flags = SYSTEM_FLAGS
-    responses: list[r.Response] = [
-        r.FlagsResponse(flags=flags),
-        r.Exists(count=selected.exists),
-    ]
+    flag_lists = selected.flag_list_responses()
+    responses: list[r.Response] = [flag_lists[0], r.Exists(count=selected.exists)]
     if not session.rev2:
         responses.append(r.Recent(count=0))  # \Recent is not kept (RFC 9051 removed it)
-    permanent = () if selected.read_only else (*flags, "\\*")
-    responses.append(
-        r.UntaggedStatus(
-            status=r.Status.OK, text="Flags permitted", code=r.ResponseCode.permanentflags(permanent)
-        )
-    )
+    responses.append(flag_lists[1])
     responses.append(_number("UIDVALIDITY", mailbox.uid_validity, "UIDs valid"))
     responses.append(_number("UIDNEXT", uid_next, "Predicted next UID"))
     if session.condstore:

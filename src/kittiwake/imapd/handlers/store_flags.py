@@ -41,11 +41,12 @@ async def store(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
     if not uids:
         yield r.Tagged(tag=command.tag, status=r.Status.OK, text="STORE completed")
         return
+    flags = parse_flags(command.flags)
     result = await session.store.store_flags(
         selected.id,
         uid_runs(uids, selected.uids),
         _MODES[command.mode],
-        parse_flags(command.flags),
+        flags,
         unchanged_since=command.unchanged_since,
         origin=session,
     )
@@ -56,6 +57,10 @@ async def store(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
     # Instead these messages' FETCH carries their flags, .SILENT or not (RFC 7162 §3.1.3 allows FLAGS
     # when the client would otherwise not learn of the other session's change).
     stale = selected.take_flag_updates(update.uid for update in reported)
+    new_keywords = selected.unknown_keywords(keyword for u in result.updated for keyword in u.flags.keywords)
+    if new_keywords:  # RFC 9051 §7.3.5: announced in FLAGS before any FETCH shows them
+        for response in selected.flag_list_responses(new_keywords):
+            yield response
     for update in reported:
         external = update.uid in stale
         if command.silent and not external and not (with_modseq and update in result.updated):

@@ -126,6 +126,7 @@ def delete_mailbox(tx: Transaction, blob_files: FileBlobStore, account_id: int, 
         tx.changes.append(MessagesExpunged(mailbox_id=mailbox.id, expunged=expunged, highest_modseq=modseq))
     conn.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox.id,))
     conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox.id,))
+    conn.execute("DELETE FROM mailbox_keywords WHERE mailbox_id = ?", (mailbox.id,))
     conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox.id,))
     release_blobs(tx, blob_files, blob_counts)
     tx.changes.append(MailboxesChanged(account_id=account_id))

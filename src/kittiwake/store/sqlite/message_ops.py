@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kittiwake.store import errors
@@ -129,6 +129,9 @@ def _insert_rows(
         " structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
+    keywords = {word for row in rows if row[6] for word in row[6].split()}
+    if keywords:
+        remember_keywords(conn, mailbox_id, keywords)
     unseen = sum(1 for row in rows if not row[5] & SEEN)
     deleted = sum(1 for row in rows if row[5] & DELETED)
     size = sum(row[4] for row in rows)
@@ -136,6 +139,14 @@ def _insert_rows(
         "UPDATE mailboxes SET uid_next = ?, highest_modseq = ?, messages = messages + ?, unseen = unseen + ?,"
         " deleted = deleted + ?, size = size + ? WHERE id = ?",
         (rows[-1][1] + 1, modseq, len(rows), unseen, deleted, size, mailbox_id),
+    )
+
+
+def remember_keywords(conn: sqlite3.Connection, mailbox_id: int, keywords: Iterable[str]) -> None:
+    """Add to the mailbox's list of keywords in use (migration 0005), which SELECT reports in FLAGS."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO mailbox_keywords (mailbox_id, keyword) VALUES (?, ?)",
+        [(mailbox_id, keyword) for keyword in keywords],
     )
 
 
@@ -191,6 +202,8 @@ def store_flags(
             "UPDATE mailboxes SET highest_modseq = ?, unseen = unseen + ?, deleted = deleted + ? WHERE id = ?",
             (modseq, unseen_delta, deleted_delta, mailbox_id),
         )
+        if change.keywords and mode is not FlagMode.REMOVE:
+            remember_keywords(conn, mailbox_id, change.keywords)
         tx.changes.append(
             FlagsChanged(mailbox_id=mailbox_id, updates=tuple(updated), highest_modseq=modseq, origin=origin)
         )

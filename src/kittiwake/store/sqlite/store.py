@@ -308,6 +308,7 @@ class SqliteStore:
             inbox = mailbox_ops.select_mailbox(conn, account_id, "INBOX")
             message_ops.expunge(tx, files, inbox.id, None, only_deleted=False)
             conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (inbox.id,))
+            conn.execute("DELETE FROM mailbox_keywords WHERE mailbox_id = ?", (inbox.id,))
             conn.execute("DELETE FROM mailboxes WHERE id = ?", (inbox.id,))
             conn.execute("DELETE FROM subscriptions WHERE account_id = ?", (account_id,))
             conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
@@ -545,6 +546,15 @@ class SqliteStore:
 
     async def append(self, mailbox_id: int, messages: Sequence[IncomingMessage]) -> list[AddedMessage]:
         return await self._write(lambda tx: message_ops.add_messages(tx, mailbox_id, messages))
+
+    async def mailbox_keywords(self, mailbox_id: int) -> list[str]:
+        """The keywords ever used in the mailbox, sorted."""
+        rows = self._read_now(
+            lambda c: c.execute(
+                "SELECT keyword FROM mailbox_keywords WHERE mailbox_id = ? ORDER BY keyword", (mailbox_id,)
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
 
     async def load_uids(self, mailbox_id: int) -> Sequence[int]:
         """The mailbox's UIDs, ascending, as a shared array that callers must copy before changing."""
