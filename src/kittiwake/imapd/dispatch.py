@@ -60,13 +60,28 @@ async def run_command(session: ImapSession, raw: RawCommand) -> None:
     if not is_allowed(session.state, command):
         await io.send(r.Tagged(tag=tag, status=r.Status.BAD, text=f"{raw.name.decode()} not allowed now"))
         return
+    condstore_before = session.condstore
     tagged = await _run_handler(session, command)
     session.state = next_state(session.state, command, ok=tagged.status is r.Status.OK)
+    selected = session.selected
+    if (
+        session.condstore
+        and not condstore_before
+        and selected is not None
+        and not isinstance(command, _OPENS)
+    ):
+        # RFC 7162 §3.1: the first CONDSTORE-enabling command while a mailbox is selected makes the server
+        # report that mailbox's HIGHESTMODSEQ (SELECT/EXAMINE report it among their own responses).
+        code = r.ResponseCode.number("HIGHESTMODSEQ", selected.highest_modseq)
+        await io.send(r.UntaggedStatus(status=r.Status.OK, text="Highest", code=code))
     if session.state is not ConnectionState.LOGOUT:
         allow = not (isinstance(command, _NO_EXPUNGE_AFTER) and not getattr(command, "uid", False))
         await flush_changes(session, allow_expunge=allow)
     if tagged.tag:  # STARTTLS and COMPRESS send their OK themselves, before the switch
         await io.send(tagged)
+
+
+_OPENS = (c.Select, c.Examine)
 
 
 async def _run_handler(session: ImapSession, command: c.Command) -> r.Tagged:

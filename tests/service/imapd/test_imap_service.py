@@ -452,3 +452,27 @@ async def test_keywords_in_use_are_listed_in_flags_before_any_fetch_shows_them(s
     assert selected[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)\r\n"
     for session in (first, other, third):
         session.close()
+
+
+async def test_condstore_reports_min_and_max_modseq_and_highestmodseq_when_first_enabled(
+    server: RunningServer,
+) -> None:
+    for subject in ("a", "b", "c"):
+        await run(deliver, server, subject)
+    (raw,) = await selected_sessions(server, 1)
+    # RFC 7162 §3.1: the first CONDSTORE-enabling command while selected reports HIGHESTMODSEQ.
+    first = await raw.command("a", "FETCH 1 (MODSEQ)")
+    assert any(line.startswith(b"* OK [HIGHESTMODSEQ ") for line in first), first
+    assert not any(b"HIGHESTMODSEQ" in line for line in await raw.command("b", "FETCH 1 (MODSEQ)"))
+    await raw.command("c", "STORE 3 +FLAGS.SILENT (\\Seen)")
+    modseqs = {}
+    for line in await raw.command("d", "FETCH 1:3 (MODSEQ)"):
+        if match := re.match(rb"\* (\d) FETCH \(MODSEQ \((\d+)\)\)", line):
+            modseqs[int(match[1])] = int(match[2])
+    assert modseqs[3] > modseqs[1]
+    # RFC 7162 §3.1.5: with MIN alone (or MAX alone), MODSEQ is that message's.
+    lowest = await raw.command("e", "SEARCH RETURN (MIN) 1:3 MODSEQ 1")
+    assert lowest[0] == b'* ESEARCH (TAG "e") MIN 1 MODSEQ %d\r\n' % modseqs[1]
+    highest = await raw.command("f", "SEARCH RETURN (MAX) 1:3 MODSEQ 1")
+    assert highest[0] == b'* ESEARCH (TAG "f") MAX 3 MODSEQ %d\r\n' % modseqs[3]
+    raw.close()

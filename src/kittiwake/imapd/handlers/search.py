@@ -154,8 +154,18 @@ async def search(session: ImapSession, command: c.Command) -> AsyncIterator[r.Re
     if returns is None:
         yield r.SearchResponse(numbers=tuple(numbers), modseq=modseq)
     elif set(returns) != {SearchReturn.SAVE}:
-        yield _esearch(command, numbers, modseq, returns)
+        yield _esearch(command, numbers, _esearch_modseq(found, modseq, returns), returns)
     yield r.Tagged(tag=command.tag, status=r.Status.OK, text="SEARCH completed")
+
+
+def _esearch_modseq(found: list[_View], modseq: int | None, returns: tuple[SearchReturn, ...]) -> int | None:
+    """RFC 7162 §3.1.5 (and RFC 4731 §3.2): when only MIN or only MAX is asked for, the MODSEQ reported is
+    that message's, not the highest of all that matched."""
+    wanted = set(returns) - {SearchReturn.SAVE}
+    if modseq is None or not found or wanted not in ({SearchReturn.MIN}, {SearchReturn.MAX}):
+        return modseq
+    chosen = found[0] if wanted == {SearchReturn.MIN} else found[-1]
+    return chosen.modseq
 
 
 def _save(session: ImapSession, found: list[_View], returns: tuple[SearchReturn, ...]) -> None:

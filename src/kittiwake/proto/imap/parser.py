@@ -245,8 +245,13 @@ def _parse_list(r: CommandReader, uid: bool) -> c.Command:
 
         r.parenthesised(option, allow_empty=True)
         r.sp()
-    # RFC 5258 §3.1: RECURSIVEMATCH alone is an error.
-    if selection == {c.ListSelection.RECURSIVEMATCH}:
+    # RFC 5258 §3.1: RECURSIVEMATCH needs an option other than itself (and REMOTE, which selects no
+    # mailboxes by itself) to match against; alone, or with REMOTE only, it is an error.
+    if (
+        selection
+        and selection <= {c.ListSelection.RECURSIVEMATCH, c.ListSelection.REMOTE}
+        and (c.ListSelection.RECURSIVEMATCH in selection)
+    ):
         raise r.fail("RECURSIVEMATCH needs another selection option")
     reference = r.list_mailbox()
     r.sp()

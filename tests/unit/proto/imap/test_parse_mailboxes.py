@@ -223,6 +223,7 @@ def test_ampersand_is_literal_in_utf8_mode() -> None:
         b'a LIST "" ()\r\n',
         b'a LIST (FOO) "" *\r\n',
         b'a LIST (RECURSIVEMATCH) "" *\r\n',
+        b'a LIST (RECURSIVEMATCH REMOTE) "" *\r\n',
         b'a LIST "" * RETURN (FOO)\r\n',
         b'a LIST "" * RETURN (STATUS ())\r\n',
         b'a LIST "" * RETURNS ()\r\n',
