@@ -517,7 +517,7 @@ class SqliteStore:
     async def open_blob(self, blob_id: int, start: int, end: int) -> AsyncIterator[bytes]:
         """The bytes in [start, end) as chunks, located now: a missing blob raises NotFound here, before the
         caller promised anyone those bytes, and once open they stay readable to the end even if the message
-        is expunged meanwhile (RFC 2180 §4.1): bytes kept in SQLite (at most `inline_max`) are read at once,
+        is expunged meanwhile (RFC 2180 §4.1.2): bytes kept in SQLite (at most `inline_max`) are read at once,
         and a file is opened now, so removing it later does not cut the stream short."""
         row = self._read_now(
             lambda c: c.execute(
