@@ -58,6 +58,9 @@ _CANONICALISATIONS = {  # RFC 6376 §3.5 c=: header/body, the body simple when n
 # dkimpy's header grammar: a field starts where printable characters run up to a colon.
 _FIELD_START = re.compile(rb"([\x21-\x7e]+?):")
 _LINE_END = re.compile(rb"\r?\n")
+# A field in a header whose lines all end in CRLF: its name, then its value from the colon on, the rest of
+# its line and every continuation line (RFC 5322 §2.2, §2.2.3), final CRLF included.
+_CRLF_FIELD = re.compile(rb"([\x21-\x7e]+?):([^\n]*\n(?:[ \t][^\n]*\n)*)")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?"
 _SELECTOR = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")  # RFC 6376 §3.1
@@ -132,7 +135,8 @@ def relaxed_header(name: bytes, value: bytes) -> bytes:
     """RFC 6376 §3.4.2: lower-case name, unfolded value with WSP runs as one SP, no WSP around the colon.
 
     Without the final CRLF."""
-    value = value.replace(b"\r\n", b"").replace(b"\n", b"")
+    if b"\n" in value:
+        value = value.replace(b"\r\n", b"").replace(b"\n", b"")
     if b"\t" in value or b"  " in value:
         value = _WSP_TO_COMPRESS.sub(b" ", value)
     return name.strip().lower() + b":" + value.strip()
@@ -215,6 +219,24 @@ def _split(message: bytes) -> tuple[bytes, int]:
 
 def _parse_fields(header: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
     """The (name, value) fields, each value line ending in CRLF, and whether every line could be read."""
+    # Nearly every header ends each line in CRLF and has only fields and continuation lines: one regex
+    # match per field then gives name and value as they stand. Anything else is read line by line.
+    if header.endswith(b"\n") and header.count(b"\n") == header.count(b"\r\n"):
+        fields = []
+        match = _CRLF_FIELD.match
+        position, end = 0, len(header)
+        while position < end:
+            found = match(header, position)
+            if found is None:
+                break
+            fields.append((found[1], found[2]))
+            position = found.end()
+        else:
+            return fields, True
+    return _parse_lines(header)
+
+
+def _parse_lines(header: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
     lines = _LINE_END.split(header)
     if not lines[-1]:
         lines.pop()
@@ -241,7 +263,7 @@ def _parse_fields(header: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
 # The signature field.
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _Parsed:
     """What verifying one signature needs from its tags, validated."""
 
@@ -258,7 +280,7 @@ class _Parsed:
     query_name: str  # the same name with the domain in A-labels, for the resolver
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _Signature:
     field: int  # its index among the header fields
     tags: dict[str, str]  # read leniently, for the report
@@ -429,7 +451,7 @@ def _key_names(selector: str, domain: str) -> tuple[str | None, str]:
 # Keys.
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _KeyLookup:
     records: tuple[bytes, ...] = ()
     error: DkimOutcome | None = None
@@ -456,8 +478,12 @@ async def _fetch_key(resolver: Resolver, name: str) -> _KeyLookup:
     return _KeyLookup(records=tuple(records))
 
 
-def _choose_key(records: Sequence[bytes], algorithm: str, name: str) -> tuple[_Key | None, str]:
-    """The first key record usable with `algorithm` (RFC 6376 §3.6.1, §6.1.2), else why none is."""
+@functools.lru_cache(maxsize=256)
+def _choose_key(records: tuple[bytes, ...], algorithm: str, name: str) -> tuple[_Key | None, str]:
+    """The first key record usable with `algorithm` (RFC 6376 §3.6.1, §6.1.2), else why none is.
+
+    Cached: a few senders' key records sign most of the mail, and reading one is a tag-list parse and a
+    base64 decode. The answer depends on nothing but the arguments, all immutable."""
     reason = f"no DKIM key record at {name}"
     for record in records:
         key, error = _tag_list(record)

@@ -407,7 +407,7 @@ async def test_a_fetch_racing_an_expunge_never_cuts_a_literal_short(tmp_path: Pa
                 bodies.append(await asyncio.wait_for(fetcher.reader.readexactly(int(match[1])), 10))
             line = await fetcher.line()
         # Every literal that was started arrived whole; messages already gone are left out and the
-        # command says so (RFC 2180 §4.1.2, RFC 5530).
+        # command says so (RFC 2180 §4.1, RFC 5530).
         whole = {b"Subject: m%d\r\n\r\nbody\r\n" % n + b"x" * padding + b"\r\n" for n in range(count)}
         assert bodies and all(body in whole for body in bodies)
         assert line.startswith((b"f OK", b"f NO [EXPUNGEISSUED]")), line

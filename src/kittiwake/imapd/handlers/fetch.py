@@ -74,7 +74,6 @@ async def fetch(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
         records = await session.store.load_messages(
             selected.id, uid_runs(batch, selected.uids), with_structure=with_structure
         )
-        vanished = vanished or len(records) < len(batch)  # expunged, the session not told yet
         for record in records:
             if command.changed_since is not None and record.modseq <= command.changed_since:
                 continue
@@ -88,7 +87,8 @@ async def fetch(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
                 continue
             yield response
     if vanished:
-        # RFC 2180 §4.1.2: the messages still there are answered, the command says some were not (RFC 5530).
+        # RFC 2180 §4.1: the messages still there are answered, the command says one went while it ran
+        # (RFC 5530). Messages already gone when the command began are left out with OK, as Dovecot does.
         yield r.Tagged(
             tag=command.tag, status=r.Status.NO, text="Some messages were expunged", code=r.EXPUNGEISSUED
         )
