@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -165,7 +165,6 @@ class _Message:
         self.fields, self.readable = _parse_fields(header)
         self.names = [name.lower() for name, _value in self.fields]
         self._message = message
-        self._relaxed_fields: dict[int, bytes] = {}
         self._bodies: dict[bool, bytes] = {}
         self._digests: dict[tuple[bool, int | None], bytes | None] = {}
 
@@ -191,19 +190,43 @@ class _Message:
     def signed_data(self, signature: int, signed: Sequence[bytes], relaxed: bool) -> bytes:
         """RFC 6376 §3.7: the fields h= names, then the DKIM-Signature field with an empty b= and without
         its final CRLF."""
-        parts = [self._canonical_field(index, relaxed) for index in select_fields(self.names, signed)]
-        name, value = self.fields[signature]
-        value = _B_TAG.sub(rb"\1", value)
-        parts.append(relaxed_header(name, value) if relaxed else name + b":" + value.rstrip())
-        return b"".join(parts)
-
-    def _canonical_field(self, index: int, relaxed: bool) -> bytes:
-        name, value = self.fields[index]
+        chosen = select_fields(self.names, signed)
+        fields = self.fields
+        name, value = fields[signature]
+        value = _B_TAG.sub(_tag_name, value)
         if not relaxed:
-            return name + b":" + value  # RFC 6376 §3.4.1: exactly as it came
-        if index not in self._relaxed_fields:
-            self._relaxed_fields[index] = relaxed_header(name, value) + b"\r\n"
-        return self._relaxed_fields[index]
+            # RFC 6376 §3.4.1: every field exactly as it came.
+            parts = [fields[index][0] + b":" + fields[index][1] for index in chosen]
+            parts.append(name + b":" + value.rstrip())
+            return b"".join(parts)
+        if not value.endswith(b"\r\n"):
+            value += b"\r\n"  # _B_TAG takes the line end with a final b=; stripping drops it anyway
+        chosen.append(signature)
+        values = _relaxed_values([*(fields[index][1] for index in chosen[:-1]), value])
+        return b"\r\n".join(
+            [self.names[index] + b":" + canonical for index, canonical in zip(chosen, values, strict=True)]
+        )
+
+
+def _tag_name(match: re.Match[bytes]) -> bytes:
+    """What _B_TAG's match leaves: "b=" without its value (a function is quicker here than a template)."""
+    return match[1]
+
+
+def _relaxed_values(values: list[bytes]) -> list[bytes]:
+    """RFC 6376 §3.4.2 for field values, all at once: each value unfolded, its WSP runs made one SP and
+    stripped at both ends, as relaxed_header makes it. Each value ends in CRLF, as _parse_fields gives
+    them, and every CRLF in it but the last starts a continuation line.
+
+    Each value is preceded by a colon, so that its final CRLF is followed by one (or ends the data) and
+    is neither unfolded nor compressed: only the line ends that separate values remain."""
+    joined = b":" + b":".join(values)
+    joined = joined.replace(b"\r\n ", b" ").replace(b"\r\n\t", b"\t")
+    if b"\t" in joined or b"  " in joined:
+        joined = _WSP_TO_COMPRESS.sub(b" ", joined)
+    values = joined.split(b"\r\n")
+    values.pop()  # after the last CRLF
+    return [value[1:].strip() for value in values]
 
 
 def _split(message: bytes) -> tuple[bytes, int]:
@@ -340,12 +363,6 @@ def _parsed(
 ) -> _Parsed:
     relaxed_header, relaxed_body = _CANONICALISATIONS[tags.get("c", "simple/simple")]
     domain = tags["d"].lower()
-    signed = tuple(name.encode().lower() for name in _H_SEPARATOR.split(tags["h"]))
-    if b"from" in signed:
-        # RFC 5322 §3.6 allows one From. One more "from" makes a second From field break the signature even
-        # when the signer did not oversign it, since it may be the one the reader sees (RFC 6376 §8.15);
-        # dkimpy, and so the ARC checks, do the same.
-        signed += (b"from",)
     return _Parsed(
         algorithm=tags["a"],
         relaxed_header=relaxed_header,
@@ -353,12 +370,30 @@ def _parsed(
         length=int(tags["l"]) if "l" in tags else None,
         body_hash=body_hash,
         signature=signature,
-        signed=signed,
+        signed=_signed_names(tags["h"]),
         domain=domain,
         auid_domain=_auid_domain(tags.get("i", "@" + domain)),
         key_name=key_name,
         query_name=query_name,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _signed_names(h: str) -> tuple[bytes, ...]:
+    """The field names of h= (RFC 6376 §3.5), lower case, in order. Cached: a signer's h= rarely changes."""
+    signed = tuple(name.encode().lower() for name in _H_SEPARATOR.split(h))
+    if b"from" in signed:
+        # RFC 5322 §3.6 allows one From. One more "from" makes a second From field break the signature even
+        # when the signer did not oversign it, since it may be the one the reader sees (RFC 6376 §8.15);
+        # dkimpy, and so the ARC checks, do the same.
+        signed += (b"from",)
+    return signed
+
+
+@functools.lru_cache(maxsize=256)
+def _signs_from(h: str) -> bool:
+    """RFC 6376 §6.1.1: whether h= names From, which a signature must sign."""
+    return "from" in {name.strip().lower() for name in h.split(":")}
 
 
 def _signature_problem(tags: dict[str, str]) -> str | None:
@@ -371,8 +406,7 @@ def _signature_problem(tags: dict[str, str]) -> str | None:
     if tags["a"] not in _KEY_TYPES:
         # RFC 8301 §3.1: rsa-sha1 signatures must not be considered valid.
         return f"unacceptable algorithm a={tags['a']}"
-    signed = {name.strip().lower() for name in tags["h"].split(":")}
-    if "from" not in signed:
+    if not _signs_from(tags["h"]):
         return "From is not signed"  # RFC 6376 §6.1.1
     expires = tags.get("x", "")
     if _DIGITS.fullmatch(expires) and _timestamp(expires) < time.time():
@@ -437,7 +471,10 @@ def _within(domain: str, parent: str) -> bool:
     return bool(domain) and (domain == parent or domain.endswith("." + parent))
 
 
+@functools.lru_cache(maxsize=256)
 def _key_names(selector: str, domain: str) -> tuple[str | None, str]:
+    """The key record's name, lower case, and the same name for the resolver, or (None, "") when s= or d=
+    cannot name one. Cached: a few selectors sign most of the mail."""
     if not _SELECTOR.fullmatch(selector):
         return None, ""
     try:
@@ -462,6 +499,9 @@ class _KeyLookup:
 class _Key:
     public: PublicKey
     same_domain: bool  # t=s: i= must be in d= itself, not a subdomain (RFC 6376 §3.6.1)
+    # The modulus length in octets for an RSA key, 0 for Ed25519; known once, rather than asking the key's
+    # type (an ABC check) for every signature.
+    rsa_octets: int
 
 
 async def _fetch_key(resolver: Resolver, name: str) -> _KeyLookup:
@@ -500,7 +540,8 @@ def _choose_key(records: tuple[bytes, ...], algorithm: str, name: str) -> tuple[
             reason = public
             continue
         flags = {flag.strip() for flag in key.get("t", "").split(":")}
-        return _Key(public=public, same_domain="s" in flags), ""
+        octets = (public.key_size + 7) // 8 if isinstance(public, rsa.RSAPublicKey) else 0
+        return _Key(public=public, same_domain="s" in flags, rsa_octets=octets), ""
     return None, reason
 
 
@@ -543,16 +584,17 @@ def _public_key(kind: str, data: bytes) -> PublicKey | str:
     return key
 
 
-def _signature_valid(key: PublicKey, signature: bytes, data: bytes) -> bool:
+def _signature_valid(key: _Key, signature: bytes, data: bytes) -> bool:
+    public = key.public
     try:
-        if isinstance(key, rsa.RSAPublicKey):
+        if key.rsa_octets:
             # RFC 8017 §8.2.2 wants exactly as many octets as the modulus; some signers drop leading zeros,
             # which leaves the number the same, and dkimpy accepts them.
-            size = (key.key_size + 7) // 8
-            key.verify(signature.rjust(size, b"\0"), data, _PKCS1, _SHA256)
+            rsa_key = cast(rsa.RSAPublicKey, public)
+            rsa_key.verify(signature.rjust(key.rsa_octets, b"\0"), data, _PKCS1, _SHA256)
         else:
             # RFC 8463 §3: Ed25519 signs the SHA-256 hash of the header data, not the data itself.
-            key.verify(signature, hashlib.sha256(data).digest())
+            cast(ed25519.Ed25519PublicKey, public).verify(signature, hashlib.sha256(data).digest())
     except InvalidSignature:
         return False
     return True
@@ -610,7 +652,7 @@ def _verify_one(
     if body_hash != parsed.body_hash:
         return "fail", "body hash mismatch"
     data = message.signed_data(signature.field, parsed.signed, parsed.relaxed_header)
-    if not _signature_valid(key.public, parsed.signature, data):
+    if not _signature_valid(key, parsed.signature, data):
         return "fail", "signature did not verify"
     return "pass", "signature verified"
 

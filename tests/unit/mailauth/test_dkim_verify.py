@@ -25,6 +25,9 @@ from kittiwake.mailauth.dkim import DkimResult, verify_message
 from kittiwake.mailauth.dkim_verify import (
     _B_TAG,
     THREAD_BODY_SIZE,
+    _parse_fields,
+    _parse_lines,
+    _relaxed_values,
     canonical_body,
     crlf_lines,
     relaxed_header,
@@ -488,3 +491,30 @@ def test_relaxed_header_is_dkimpys(value: bytes) -> None:
 def test_signature_value_is_emptied_as_dkimpy_empties_it(parts: list[bytes]) -> None:
     value = b"".join(parts)
     assert _B_TAG.sub(rb"\1", value) == dkim.RE_BTAG.sub(rb"\1", value)
+
+
+# The header read one regex match per field, and relaxed values made all at once, as line by line and
+# field by field.
+
+HEADER_LINES = st.lists(
+    st.lists(
+        st.sampled_from([b"a", b"B", b":", b" ", b"  ", b"\t", b"\r", b"\x0b", b"From ", b"X-b:"]), max_size=8
+    ).map(b"".join),
+    max_size=8,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(HEADER_LINES, st.sampled_from([b"\r\n", b"\n"]))
+@example([b"A: x", b" y", b"\tz", b"B:"], b"\r\n")
+@example([b"A: x\r", b"B:\t \x0b"], b"\r\n")
+@example([b" x", b"A: y"], b"\r\n")
+def test_header_reading_and_relaxed_values_agree(lines: list[bytes], end: bytes) -> None:
+    header = b"".join(line + end for line in lines)
+    fields, readable = _parse_fields(header)
+    assert (fields, readable) == _parse_lines(header)
+    if fields:
+        values = _relaxed_values([value for _name, value in fields])
+        assert [name.lower() + b":" + value for (name, _), value in zip(fields, values, strict=True)] == [
+            relaxed_header(name, value) for name, value in fields
+        ]
