@@ -40,15 +40,6 @@ async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
         yield running
 
 
-async def inbox_messages(server: RunningServer, user: str) -> list[bytes]:
-    store = server.store
-    account = await store.get_account(f"{user}@example.org")
-    assert account is not None
-    inbox = await store.get_mailbox(account.id, "INBOX")
-    records = await store.load_messages(inbox.id, [(1, 1 << 30)])
-    return [await store.read_blob(r.blob_id, 0, r.size) for r in records]
-
-
 def require(program: str, package: str) -> None:
     """A missing client is a failure of the test machine, named so it can be installed."""
     assert shutil.which(program), f"{program} is missing: install the Debian package {package}"
@@ -101,7 +92,7 @@ async def test_curl_sends_with_auth_over_tls_and_the_message_arrives_unchanged(
     message.write_bytes(MESSAGE)
     url = f"{scheme}://127.0.0.1:{server.ports[listener]}/laptop.example.net"
     await run(curl_send(server, url, message, *extra))
-    (stored,) = await inbox_messages(server, "bob")
+    (stored,) = await server.stored_messages("bob")
     assert stored.endswith(MESSAGE)
     assert b"with ESMTPSA" in stored[: len(stored) - len(MESSAGE)]
 
@@ -130,7 +121,7 @@ async def test_curl_imaps_lists_mailboxes(server: RunningServer) -> None:
 async def test_curl_imaps_fetches_a_whole_message_by_uid(server: RunningServer) -> None:
     require(CURL, "curl")
     await asyncio.to_thread(deliver, server, MESSAGE)
-    (stored,) = await inbox_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
     fetched = await run(curl_imap(server, "INBOX;UID=1"))
     assert fetched == stored
 
@@ -172,7 +163,7 @@ async def test_msmtp_submits_with_auth_over_tls_and_the_message_arrives_unchange
     config.write_text(msmtp_account(server, listener, starttls))
     config.chmod(0o600)
     await run([MSMTP, f"--file={config}", "--", "bob@example.org"], stdin=MESSAGE)
-    (stored,) = await inbox_messages(server, "bob")
+    (stored,) = await server.stored_messages("bob")
     assert stored.endswith(MESSAGE)
     assert b"with ESMTPSA" in stored[: len(stored) - len(MESSAGE)]
 
@@ -187,7 +178,7 @@ async def aioimap_client(server: RunningServer) -> aioimaplib.IMAP4_SSL:
 
 async def test_aioimaplib_logs_in_selects_and_fetches_a_message(server: RunningServer) -> None:
     await asyncio.to_thread(deliver, server, MESSAGE)
-    (stored,) = await inbox_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
     client = await aioimap_client(server)
     try:
         selected = await client.select("INBOX")
@@ -253,14 +244,14 @@ async def test_fetchmail_retrieves_over_imaps_into_an_mda_and_keeps_the_message(
 ) -> None:
     require(FETCHMAIL, "fetchmail")
     await asyncio.to_thread(deliver, server, MESSAGE)
-    (stored,) = await inbox_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
     rcfile = fetchmail_setup(server, tmp_path)
     command = [FETCHMAIL, "--fetchmailrc", str(rcfile), "--idfile", str(tmp_path / "ids"), "--nodetach"]
     await run([*command, "--pidfile", str(tmp_path / "pid")])
     (written,) = sorted((tmp_path / "delivered").iterdir())
     # fetchmail hands the MDA Unix line ends; the body and every header line must be the stored ones.
     assert written.read_bytes().replace(b"\n", b"\r\n").endswith(MESSAGE)
-    assert await inbox_messages(server, "alice") == [stored]  # "keep": nothing deleted
+    assert await server.stored_messages("alice") == [stored]  # "keep": nothing deleted
 
 
 MUTT = "/usr/bin/mutt"
@@ -318,7 +309,7 @@ async def test_mutt_batch_send_over_tls_with_auth_reaches_the_inbox(
         check=False,
     )
     assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")
-    (stored,) = await inbox_messages(server, "bob")
+    (stored,) = await server.stored_messages("bob")
     assert b"with ESMTPSA" in stored and b"\r\nSubject: from mutt\r\n" in stored
     assert b"From: Alice <alice@example.org>\r\n" in stored
     assert stored.endswith(b"\r\n\r\nHello from mutt.\r\n")

@@ -19,7 +19,7 @@ import pytest
 import trustme
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 
-from tests.interop.test_clients import deliver, inbox_messages, require
+from tests.interop.test_clients import deliver, require
 from tests.service.server_harness import PASSWORD, RunningServer, running_server
 
 OFFLINEIMAP = "/usr/bin/offlineimap"
@@ -156,7 +156,7 @@ async def test_offlineimap_brings_delivered_mail_down_byte_exact(
     # A second delivery between runs comes down incrementally.
     await asyncio.to_thread(deliver, named_server, message("second"), USER)
     await offlineimap.run()
-    stored = await inbox_messages(named_server, "alice")
+    stored = await named_server.stored_messages("alice")
     local = offlineimap.messages()
     assert sorted(local) == [1, 2]
     # offlineimap keeps Maildir files in the local line-ending convention, LF.
@@ -185,7 +185,7 @@ async def test_offlineimap_pushes_local_deletions_up(
     await offlineimap.run()
     offlineimap.messages()[1].unlink()
     await offlineimap.run()
-    remaining = await inbox_messages(named_server, "alice")
+    remaining = await named_server.stored_messages("alice")
     assert len(remaining) == 1 and b"Subject: kept\r\n" in remaining[0]
     assert list(offlineimap.messages()) == [2]
 
@@ -284,10 +284,10 @@ async def test_getmail_retrieves_over_imaps_into_a_maildir_byte_exact(
     require(GETMAIL, "getmail6")
     sent = message("getmail")
     await asyncio.to_thread(deliver, server, sent, USER)
-    (stored,) = await inbox_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
     rcfile = getmail_rc(server, tmp_path, getmail_maildir, delete=delete)
     await run_program([GETMAIL, "--rcfile", str(rcfile), "--getmaildir", str(tmp_path)])
     (written,) = (getmail_maildir.path / "new").iterdir()
     assert written.read_bytes() == as_delivered(stored)
     assert stored.endswith(sent)
-    assert await inbox_messages(server, "alice") == ([] if delete else [stored])
+    assert await server.stored_messages("alice") == ([] if delete else [stored])

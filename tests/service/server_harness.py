@@ -54,6 +54,15 @@ class RunningServer:
     def store(self):  # type: ignore[no-untyped-def]
         return self.services.store
 
+    async def stored_messages(self, user: str = "alice", mailbox: str = "INBOX") -> list[bytes]:
+        """The bytes of every message in one of `user`@example.org's mailboxes, in UID order."""
+        store = self.store
+        account = await store.get_account(f"{user}@example.org")
+        assert account is not None
+        box = await store.get_mailbox(account.id, mailbox)
+        records = await store.load_messages(box.id, [(1, 1 << 30)])
+        return [await store.read_blob(r.blob_id, 0, r.size) for r in records]
+
 
 def write_config(
     folder: Path, overrides: dict[str, object] | None = None

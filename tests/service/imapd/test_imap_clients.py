@@ -68,15 +68,6 @@ async def in_thread(function: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(function, *args)
 
 
-async def stored_messages(server: RunningServer, user: str, mailbox: str = "INBOX") -> list[bytes]:
-    store = server.store
-    account = await store.get_account(f"{user}@example.org")
-    assert account is not None
-    box = await store.get_mailbox(account.id, mailbox)
-    records = await store.load_messages(box.id, [(1, 1 << 30)])
-    return [await store.read_blob(r.blob_id, 0, r.size) for r in records]
-
-
 def imapclient_session(server: RunningServer, user: str = "alice") -> IMAPClient:
     client = IMAPClient(
         "127.0.0.1", port=server.ports["imaps"], ssl=True, ssl_context=server.client_tls, timeout=20
@@ -112,7 +103,7 @@ async def test_imapclient_starttls_login_list_and_select(server: RunningServer) 
 async def test_imapclient_fetches_envelope_bodystructure_and_sections(server: RunningServer) -> None:
     message = multipart("parts")
     await in_thread(deliver, server, message)
-    (stored,) = await stored_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
 
     def session() -> tuple[dict[bytes, Any], dict[bytes, Any], dict[bytes, Any]]:
         client = imapclient_session(server)
@@ -204,7 +195,7 @@ async def test_imapclient_append_copy_move_and_expunge(server: RunningServer) ->
     assert results["drafts"] == 0
     assert results["expunge"][1] == [(1, b"EXPUNGE")]
     assert results["trash"][b"MESSAGES"] == 0
-    assert await stored_messages(server, "alice", "Archive") == []
+    assert await server.stored_messages("alice", "Archive") == []
 
 
 async def test_imapclient_idle_reports_a_delivery(server: RunningServer) -> None:
@@ -431,7 +422,7 @@ async def test_mbsync_brings_delivered_mail_down_byte_exact(
     # A second delivery between runs comes down incrementally.
     await in_thread(deliver, server, multipart("second", "bob@example.org"), "bob@example.org")
     await mbsync.run()
-    stored = await stored_messages(server, "bob")
+    stored = await server.stored_messages("bob")
     local = mbsync.messages()
     assert sorted(local) == ["1", "2"]
     for uid, message in zip(("1", "2"), stored, strict=True):
@@ -460,7 +451,7 @@ async def test_mbsync_pushes_local_deletions_up(server: RunningServer, mbsync: M
     set_maildir_flags(local["1"], "T")  # marked deleted, expunged by mbsync (Expunge Both)
     local["2"].unlink()  # gone from the Maildir altogether
     await mbsync.run()
-    remaining = await stored_messages(server, "bob")
+    remaining = await server.stored_messages("bob")
     assert len(remaining) == 1 and remaining[0].endswith(simple("kept", "bob@example.org"))
     assert list(mbsync.messages()) == ["3"]
 
@@ -471,7 +462,7 @@ async def test_mbsync_pushes_a_local_new_message_up(server: RunningServer, mbsyn
     # Written the way a local mail reader writes Maildir files, with LF line ends; IMAP carries CRLF.
     (mbsync.maildir / "Drafts" / "cur" / "1700000000.1_1.laptop:2,DS").write_bytes(as_maildir(written))
     await mbsync.run()
-    (uploaded,) = await stored_messages(server, "bob", "Drafts")
+    (uploaded,) = await server.stored_messages("bob", "Drafts")
     assert b"\r\nX-TUID: " in uploaded and without_tuid(uploaded) == written
     assert set((await in_thread(server_flags, server, [1], "Drafts"))[1]) == {b"\\Draft", b"\\Seen"}
 
@@ -515,5 +506,5 @@ async def test_mbsync_creates_folders_on_both_sides(server: RunningServer, mbsyn
     assert (mbsync.maildir / "Receipts" / "cur").is_dir()
     (receipt,) = mbsync.messages("Receipts").values()
     assert without_tuid(receipt.read_bytes()) == as_maildir(simple("receipt"))
-    (uploaded,) = await stored_messages(server, "bob", "Local Projects")
+    (uploaded,) = await server.stored_messages("bob", "Local Projects")
     assert without_tuid(uploaded) == simple("note")

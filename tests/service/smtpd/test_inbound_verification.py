@@ -86,16 +86,6 @@ def send_on_one_connection(server: RunningServer, sender: str, messages: list[by
             client.sendmail(sender, ["alice@example.org"], message)
 
 
-async def stored(server: RunningServer, mailbox: str = "INBOX") -> list[bytes]:
-    store = server.store
-    account = await store.get_account("alice@example.org")
-    assert account is not None
-    box = await store.get_mailbox(account.id, mailbox)
-    return [
-        await store.read_blob(r.blob_id, 0, r.size) for r in await store.load_messages(box.id, [(1, 1 << 30)])
-    ]
-
-
 def results_field(message: bytes) -> bytes:
     start = message.index(b"Authentication-Results: mail.example.org;")
     end = message.index(b"\r\nReceived:", start)
@@ -105,7 +95,7 @@ def results_field(message: bytes) -> bytes:
 async def test_genuine_signed_mail_passes_everything(server: RunningServer) -> None:
     code, _ = await asyncio.to_thread(send, server, "boss@sender.test", signed("Numbers attached."))
     assert code == 250
-    (message,) = await stored(server)
+    (message,) = await server.stored_messages()
     field = results_field(message)
     for expected in (b"iprev=pass", b"spf=pass smtp.mailfrom=boss@sender.test", b"dkim=pass header.d=sender.test",
                      b"header.s=sel", b"dmarc=pass", b"header.from=sender.test"):  # fmt: skip
@@ -119,7 +109,7 @@ async def test_forged_sender_of_a_reject_domain_is_refused(server: RunningServer
     forged = b"From: boss@sender.test\r\nTo: alice@example.org\r\nSubject: wire money\r\n\r\nNow.\r\n"
     code, reply = await asyncio.to_thread(send, server, "attacker@bounces.test", forged)
     assert (code, reply) == (550, b"5.7.1 Rejected by the sender domain's DMARC policy")
-    assert await stored(server) == [] and await stored(server, "Junk") == []
+    assert await server.stored_messages() == [] and await server.stored_messages(mailbox="Junk") == []
 
 
 async def test_message_altered_in_transit_fails_dkim_and_quarantine_files_it_as_junk(
@@ -129,8 +119,8 @@ async def test_message_altered_in_transit_fails_dkim_and_quarantine_files_it_as_
     altered = original.replace(b"Pay 100.", b"Pay 900.")
     code, _ = await asyncio.to_thread(send, server, "bounce@bounces.test", altered)
     assert code == 250
-    assert await stored(server) == []
-    (junk,) = await stored(server, "Junk")
+    assert await server.stored_messages() == []
+    (junk,) = await server.stored_messages(mailbox="Junk")
     field = results_field(junk)
     assert (
         b"dkim=fail" in field
@@ -143,7 +133,7 @@ async def test_existing_results_claiming_our_name_are_neutralised(server: Runnin
     message = signed("Hello.")
     forged = b"Authentication-Results: mail.example.org; dkim=pass header.d=bank.test\r\n" + message
     assert (await asyncio.to_thread(send, server, "boss@sender.test", forged))[0] == 250
-    (stored_message,) = await stored(server)
+    (stored_message,) = await server.stored_messages()
     assert b"X-Spoofed-Auth-Results: mail.example.org; dkim=pass header.d=bank.test" in stored_message
     assert stored_message.count(b"Authentication-Results: mail.example.org") == 1
 
@@ -152,7 +142,7 @@ async def test_forged_results_named_in_another_case_are_neutralised(server: Runn
     # RFC 8601 §5: field names and the authserv-id compare without regard to case.
     forged = b"X-Note: first\r\nAUTHENTICATION-RESULTS: Mail.Example.ORG; dmarc=pass\r\n" + signed("Hello.")
     assert (await asyncio.to_thread(send, server, "boss@sender.test", forged))[0] == 250
-    (stored_message,) = await stored(server)
+    (stored_message,) = await server.stored_messages()
     assert b"X-Note: first\r\nX-Spoofed-Auth-Results: Mail.Example.ORG; dmarc=pass\r\n" in stored_message
     assert stored_message.count(b"Authentication-Results: mail.example.org") == 1
 
@@ -175,7 +165,7 @@ async def test_list_forwarded_mail_with_a_trusted_arc_seal_is_delivered(tmp_path
         async with running_server(tmp_path, overrides, resolver=resolver) as server:
             message = forwarded_by_list(signed("Figures."))
             assert (await asyncio.to_thread(send, server, "team-bounces@lists.test", message))[0] == 250
-            (delivered,) = await stored(server)
+            (delivered,) = await server.stored_messages()
     field = results_field(delivered)
     assert b"arc=pass" in field and b"dmarc=fail" in field
 
@@ -187,7 +177,7 @@ async def test_sealed_and_unsealed_mail_on_one_connection_each_get_their_arc_res
         async with running_server(tmp_path, overrides, resolver=resolver) as server:
             messages = [signed("One."), forwarded_by_list(signed("Two.")), signed("Three.")]
             await asyncio.to_thread(send_on_one_connection, server, "team-bounces@lists.test", messages)
-            delivered = await stored(server)
+            delivered = await server.stored_messages()
     fields = [results_field(message) for message in delivered]
     assert [b"arc=none" in field for field in fields] == [True, False, True]
     assert b"arc=pass" in fields[1] and b"dmarc=fail" in fields[1]

@@ -44,15 +44,6 @@ async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
         yield running
 
 
-async def inbox_messages(server: RunningServer, user: str) -> list[bytes]:
-    store = server.store
-    account = await store.get_account(f"{user}@example.org")
-    assert account is not None
-    inbox = await store.get_mailbox(account.id, "INBOX")
-    records = await store.load_messages(inbox.id, [(1, 1 << 30)])
-    return [await store.read_blob(r.blob_id, 0, r.size) for r in records]
-
-
 def trace_prefix(stored: bytes, message: bytes) -> bytes:
     """The header lines the server put in front of the message, which must itself be unchanged."""
     assert stored.endswith(message), stored
@@ -107,7 +98,7 @@ async def test_swaks_starttls_and_auth_on_submission_deliver_the_message_unchang
         "bob@example.org",
     )
     assert "235 2.7.0" in transcript
-    (stored,) = await inbox_messages(server, "bob")
+    (stored,) = await server.stored_messages("bob")
     prefix = trace_prefix(stored, DELIVERED)
     assert b"with ESMTPSA" in prefix
 
@@ -129,7 +120,7 @@ async def test_swaks_implicit_tls_on_submissions_delivers_the_message_unchanged(
         "bob@example.org",
     )
     assert "STARTTLS" not in transcript.split("EHLO", 1)[1]
-    (stored,) = await inbox_messages(server, "bob")
+    (stored,) = await server.stored_messages("bob")
     assert b"with ESMTPSA" in trace_prefix(stored, DELIVERED)
 
 
@@ -144,7 +135,7 @@ async def test_swaks_plain_mx_delivery_to_a_local_user(server: RunningServer, tm
         "--to",
         "alice@example.org",
     )
-    (stored,) = await inbox_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
     prefix = trace_prefix(stored, DELIVERED)
     assert prefix.startswith(
         b"Return-Path: <someone@elsewhere.net>\r\nAuthentication-Results: mail.example.org;"
@@ -173,7 +164,7 @@ async def test_swaks_pipelined_session_with_several_recipients(server: RunningSe
         "-> DATA",
     ]
     for user in ("alice", "bob"):
-        (stored,) = await inbox_messages(server, user)
+        (stored,) = await server.stored_messages(user)
         trace_prefix(stored, DELIVERED)
 
 
@@ -196,7 +187,7 @@ async def test_swaks_pipelined_group_with_refused_recipients_delivers_to_the_acc
     after_group = lines[lines.index("-> DATA") + 1 :]
     replies = [line.split()[1] for line in after_group if line.startswith(("<-", "<**"))]
     assert replies[:5] == ["250", "550", "250", "554", "354"]
-    (stored,) = await inbox_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
     trace_prefix(stored, DELIVERED)
     assert await server.store.count_queued() == 0
 
@@ -216,7 +207,7 @@ async def test_swaks_pipelined_starttls_submission(server: RunningServer, tmp_pa
         "--to",
         "bob@example.org",
     )
-    (stored,) = await inbox_messages(server, "bob")
+    (stored,) = await server.stored_messages("bob")
     trace_prefix(stored, DELIVERED)
 
 
@@ -239,7 +230,7 @@ async def test_aiosmtplib_starttls_auth_and_send_on_submission(server: RunningSe
         errors, reply = await client.sendmail("alice@example.org", ["bob@example.org"], message)
     assert errors == {}
     assert reply.startswith("2.0.0")
-    (stored,) = await inbox_messages(server, "bob")
+    (stored,) = await server.stored_messages("bob")
     assert b"with ESMTPSA" in trace_prefix(stored, message)
 
 
@@ -252,7 +243,7 @@ async def test_aiosmtplib_implicit_tls_on_submissions(server: RunningServer) -> 
         await client.login("alice@example.org", PASSWORD)
         errors, _ = await client.sendmail("alice@example.org", ["bob@example.org"], message)
     assert errors == {}
-    (stored,) = await inbox_messages(server, "bob")
+    (stored,) = await server.stored_messages("bob")
     assert b"with ESMTPSA" in trace_prefix(stored, message)
 
 
@@ -266,5 +257,5 @@ async def test_aiosmtplib_mx_delivery_with_smtputf8_address(server: RunningServe
             "zoë@elsewhere.net", ["alice@example.org"], message, mail_options=["SMTPUTF8", "BODY=8BITMIME"]
         )
     assert errors == {}
-    (stored,) = await inbox_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
     assert trace_prefix(stored, message).startswith(b"Return-Path: <zo\xc3\xab@elsewhere.net>\r\n")

@@ -19,15 +19,6 @@ async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
         yield running
 
 
-async def inbox_messages(server: RunningServer, user: str) -> list[bytes]:
-    store = server.store
-    account = await store.get_account(f"{user}@example.org")
-    assert account is not None
-    inbox = await store.get_mailbox(account.id, "INBOX")
-    records = await store.load_messages(inbox.id, [(1, 1 << 30)])
-    return [await store.read_blob(r.blob_id, 0, r.size) for r in records]
-
-
 def unfolded(message: bytes) -> bytes:
     return message.replace(b"\r\n\t", b" ").replace(b"\r\n ", b" ")
 
@@ -47,7 +38,7 @@ async def test_mx_delivers_to_a_local_user_with_trace_headers(server: RunningSer
             client.sendmail("someone@elsewhere.net", ["alice+news@example.org"], MESSAGE)
 
     await in_thread(send)
-    (stored,) = await inbox_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
     assert stored.startswith(
         b"Return-Path: <someone@elsewhere.net>\r\nAuthentication-Results: mail.example.org;"
     )
@@ -63,7 +54,7 @@ async def test_mx_with_starttls_records_the_tls_version(server: RunningServer) -
             client.sendmail("someone@elsewhere.net", ["bob@example.org"], MESSAGE)
 
     await in_thread(send)
-    (stored,) = await inbox_messages(server, "bob")
+    (stored,) = await server.stored_messages("bob")
     assert b"with ESMTPS" in unfolded(stored) and b"(using TLSv1.3 with cipher" in unfolded(stored)
 
 
@@ -100,7 +91,7 @@ async def test_submission_needs_tls_then_auth_then_relays_into_the_queue(server:
             return client.noop()
 
     assert (await in_thread(send))[0] == 250
-    assert len(await inbox_messages(server, "bob")) == 1
+    assert len(await server.stored_messages("bob")) == 1
     assert await server.store.count_queued() == 1
 
 
@@ -121,7 +112,7 @@ async def test_submissions_is_implicit_tls_with_auth(server: RunningServer) -> N
             client.sendmail("alice+sent@example.org", ["bob@example.org"], MESSAGE)
 
     await in_thread(send)
-    (stored,) = await inbox_messages(server, "bob")
+    (stored,) = await server.stored_messages("bob")
     assert b"with ESMTPSA" in unfolded(stored)
 
 
@@ -169,7 +160,7 @@ async def test_binary_attachment_and_utf8_headers_are_stored_byte_identical(serv
             client.sendmail("zoë@elsewhere.net", ["alice@example.org"], message, mail_options=options)
 
     await in_thread(send)
-    (stored,) = await inbox_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
     assert stored.endswith(message)
     assert b"Return-Path: <zo\xc3\xab@elsewhere.net>" in stored
 
@@ -185,7 +176,7 @@ async def test_large_message_streams_to_a_file_and_reads_back(server: RunningSer
             client.sendmail("someone@elsewhere.net", ["alice@example.org"], message)
 
     await in_thread(send)
-    (stored,) = await inbox_messages(server, "alice")
+    (stored,) = await server.stored_messages("alice")
     assert stored.endswith(message)
     assert len(list(server.store.files.names())) == 1
     assert await server.store.verify() == []
