@@ -7,10 +7,8 @@ greeting; leaving stops it and everything it spawned.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import socket
 import ssl
 import subprocess
@@ -19,23 +17,15 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from smtp_procfs import process_tree, tree_cpu_seconds, tree_rss_kib
+from smtp_targets import Unavailable, free_port, stop_group, tail
+
 START_TIMEOUT = 60.0
 DOMAIN = "example.org"
 PASSWORD = "password123"
 KITTIWAKE = [sys.executable, "-m", "kittiwake"]
 DOVECOT = "/usr/sbin/dovecot"
 CONNECTION_LIMIT = 20000
-
-
-class Unavailable(Exception):
-    """The server cannot be run on this machine; the message says why."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_for_greeting(port: int, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
@@ -61,25 +51,6 @@ def wait_for_greeting(port: int, process: subprocess.Popen[bytes], timeout: floa
     raise Unavailable(f"no IMAP greeting on port {port} within {timeout:.0f}s: {tail(log)}")
 
 
-def tail(path: Path, lines: int = 3) -> str:
-    try:
-        return " | ".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def status_kib(pid: int, field: str) -> int:
-    """A `VmRSS`-style field of /proc/PID/status in KiB, 0 once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(field.encode() + b":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def pss_kib(pid: int) -> int:
     """Proportional set size: shared pages divided among the processes sharing them."""
     try:
@@ -90,42 +61,6 @@ def pss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system time of the process and of its children already reaped (/proc/PID/stat fields 14-17)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def children(parent: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            found.append(int(entry))
-    return found
-
-
-def stop_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """SIGTERM the process, then SIGKILL its whole group if it has not gone within the timeout."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 class Server:
@@ -150,24 +85,24 @@ class Server:
         wait_for_greeting(self.port, self.process, START_TIMEOUT, self.log)
 
     def pids(self) -> list[int]:
-        return [self.process.pid] if self.process else []
+        return process_tree(self.process.pid) if self.process else []
 
     def rss_kib(self) -> int:
-        return sum(status_kib(pid, "VmRSS") for pid in self.pids())
+        return tree_rss_kib(self.process.pid) if self.process else 0
 
     def pss_kib(self) -> int:
         return sum(pss_kib(pid) for pid in self.pids())
 
     def cpu_seconds(self) -> float:
         """CPU used so far by the server's processes, those that have exited included."""
-        return sum(cpu_seconds(pid) for pid in self.pids())
+        return tree_cpu_seconds(self.process.pid) if self.process else 0.0
 
     def __enter__(self) -> Server:
         return self
 
     def stop(self) -> None:
         if self.process is not None:
-            stop_group(self.process)
+            stop_group(self.process, timeout=20.0)
             self.process = None
 
     def __exit__(
@@ -313,8 +248,3 @@ protocol imap {{
 
     def command(self) -> list[str]:
         return [DOVECOT, "-c", str(self.config), "-F"]
-
-    def pids(self) -> list[int]:
-        if self.process is None:
-            return []
-        return [self.process.pid, *children(self.process.pid)]
