@@ -123,7 +123,7 @@ async def test_large_message_is_a_file_and_reads_back_in_ranges(tmp_path: Path) 
         await store.deliver(message, [inbox.id])
         record = (await store.load_messages(inbox.id, [(1, 1)]))[0]
         assert await store.read_blob(record.blob_id, 100, 300) == body[100:300]
-        streamed = b"".join([chunk async for chunk in store.stream_blob(record.blob_id, 5, len(body))])
+        streamed = b"".join([chunk async for chunk in await store.open_blob(record.blob_id, 5, len(body))])
         assert streamed == body[5:]
         assert await store.verify() == []
     finally:

@@ -80,15 +80,8 @@ def _message(row: tuple[object, ...], structure: bytes | None) -> MessageRecord:
     )
 
 
-def _mailbox_state(conn: sqlite3.Connection, mailbox_id: int) -> tuple[int, int] | None:
-    """(HIGHESTMODSEQ, UIDNEXT): every change to a mailbox's messages raises one of them."""
-    row = conn.execute(
-        "SELECT highest_modseq, uid_next FROM mailboxes WHERE id = ?", (mailbox_id,)
-    ).fetchone()
-    return None if row is None else (int(row[0]), int(row[1]))
-
-
-def _snapshot_state(conn: sqlite3.Connection, mailbox_id: int) -> tuple[int, int, int] | None:
+def _mailbox_state(conn: sqlite3.Connection, mailbox_id: int) -> tuple[int, int, int] | None:
+    """(HIGHESTMODSEQ, UIDNEXT, message count): every change to a mailbox's messages moves one of them."""
     row = conn.execute(
         "SELECT highest_modseq, uid_next, messages FROM mailboxes WHERE id = ?", (mailbox_id,)
     ).fetchone()
@@ -150,7 +143,7 @@ class SqliteStore:
         self.files = FileBlobStore(data_dir / "blobs")
         self.changes: ChangeBus = changes if changes is not None else LocalChangeBus()
         self.uid_cache = UidCache()
-        self._first_unseen: dict[int, tuple[tuple[int, int], int | None]] = {}
+        self._first_unseen: dict[int, tuple[tuple[int, int, int], int | None]] = {}
         self._flag_snapshots: OrderedDict[int, tuple[tuple[int, int, int] | None, FlagSnapshot]] = (
             OrderedDict()
         )
@@ -518,28 +511,23 @@ class SqliteStore:
                 raise
             raise errors.NotFound(f"message bytes {blob_id} are gone") from None
 
-    async def stream_blob(self, blob_id: int, start: int, end: int) -> AsyncIterator[bytes]:
-        """The bytes in [start, end), in chunks of at most 64 KiB, never the whole message at once."""
-        async for chunk in await self.open_blob(blob_id, start, end):
-            yield chunk
-
     async def open_blob(self, blob_id: int, start: int, end: int) -> AsyncIterator[bytes]:
         """The bytes in [start, end) as chunks, located now: a missing blob raises NotFound here, before the
         caller promised anyone those bytes, and once open they stay readable to the end even if the message
         is expunged meanwhile (RFC 2180 §4.1): bytes kept in SQLite (at most `inline_max`) are read at once,
         and a file is opened now, so removing it later does not cut the stream short."""
+        data = self._read_now(lambda c: self._read_range(c, blob_id, start, end, inline_only=True))
+        if data is not None:
+            return _chunks_of(data)
         row = self._read_now(
             lambda c: c.execute(
                 "SELECT file_name, size, prefix FROM blobs WHERE id = ?", (blob_id,)
             ).fetchone()
         )
-        if row is None:
+        if row is None:  # expunged between the two reads
             raise errors.NotFound(f"message bytes {blob_id} are missing")
         file_name, size, prefix = row[0], row[1], bytes(row[2] or b"")
         end = min(end, size)
-        if file_name is None:
-            data = await self.read_blob(blob_id, start, end) if start < end else b""
-            return _chunks_of(data)
         try:
             handle = await asyncio.to_thread(open, self.files.path(file_name), "rb")
         except FileNotFoundError:
@@ -591,7 +579,7 @@ class SqliteStore:
         if state is not None and remembered is not None and remembered[0] == state:
             return remembered[1]
 
-        def run(conn: sqlite3.Connection) -> tuple[tuple[int, int] | None, int | None]:
+        def run(conn: sqlite3.Connection) -> tuple[tuple[int, int, int] | None, int | None]:
             row = conn.execute(
                 "SELECT uid FROM messages WHERE mailbox_id = ? AND system_flags & 1 = 0 ORDER BY uid LIMIT 1",
                 (mailbox_id,),
@@ -628,13 +616,13 @@ class SqliteStore:
     async def flag_snapshot(self, mailbox_id: int) -> FlagSnapshot:
         """Built by three column scans on a reader thread, then kept until the mailbox's HIGHESTMODSEQ,
         UIDNEXT or message count moves (every change to its messages moves one of them)."""
-        state = self._read_now(lambda c: _snapshot_state(c, mailbox_id))
+        state = self._read_now(lambda c: _mailbox_state(c, mailbox_id))
         kept = self._flag_snapshots.get(mailbox_id)
         if kept is not None and kept[0] == state:
             self._flag_snapshots.move_to_end(mailbox_id)
             return kept[1]
         state, snapshot = await self._read(
-            lambda c: (_snapshot_state(c, mailbox_id), _flag_columns(c, mailbox_id))
+            lambda c: (_mailbox_state(c, mailbox_id), _flag_columns(c, mailbox_id))
         )
         self._flag_snapshots[mailbox_id] = (state, snapshot)
         while len(self._flag_snapshots) > FLAG_SNAPSHOTS_KEPT:
