@@ -7,6 +7,7 @@ import asyncio
 import ssl
 from typing import Any
 
+from kittiwake import collector
 from kittiwake.admin.dns_records import host_records, records_for
 from kittiwake.cli.context import load, open_store
 from kittiwake.cli.errors import CliError
@@ -29,8 +30,9 @@ def serve_config(config: Config) -> int:
     from kittiwake.app import configure_logging, run
 
     configure_logging(config)
+    collector.tune_for_serving()
     try:
-        asyncio.run(run(config))
+        asyncio.run(run(config, ready=lambda _services, _servers: collector.freeze_startup()))
     except OSError as error:
         raise CliError(f"cannot start: {error}") from None
     return 0
