@@ -19,6 +19,7 @@ from kittiwake.config import Config
 from kittiwake.delivery.notifications import NotificationDelivery
 from kittiwake.delivery.router import Router
 from kittiwake.delivery.signing import DkimSigner
+from kittiwake.delivery.verify_process import VerifyProcesses
 from kittiwake.imapd import server as imapd_server
 from kittiwake.net.connection import ConnectionIdFilter
 from kittiwake.net.listeners import Handler, start_listener
@@ -47,6 +48,7 @@ class Services:
     queue: QueueWorker | None = None
     resolver: Resolver = field(default_factory=DnspythonResolver)
     signer: DkimSigner | None = None
+    verifier: VerifyProcesses | None = None
     clock: Callable[[], float] = time.time
 
 
@@ -64,6 +66,7 @@ def _smtp(services: Services, name: str) -> Handler:
             config.server.hostname,
             clock=services.clock,
             sealer=services.signer.seal if services.signer else None,
+            verifier=services.verifier,
         )
     return smtpd_server.make_handler(
         services.config, services.store, policy, services.authenticator, services.tls, name, checks
@@ -131,6 +134,7 @@ async def run(
         clock=clock,
     )
     services.signer = DkimSigner(config, services.router)
+    services.verifier = _verifier(config, injected_resolver=resolver is not None)
     servers: list[asyncio.Server] = []
     worker = QueueWorker(
         store,
@@ -144,6 +148,8 @@ async def run(
     store.changes.subscribe_queue(lambda _change: worker.wakeup.set())
     worker_task = asyncio.create_task(worker.run(stop), name="queue-worker")
     try:
+        if services.verifier is not None:
+            await services.verifier.start()
         _install_signals(loop, stop, services)
         servers = await _start_listeners(services)
         log.info("ready listeners=%d data_dir=%s", len(servers), config.data_dir)
@@ -159,9 +165,20 @@ async def run(
         await _drain(services, shutdown_grace)
         stop.set()
         await worker_task
+        if services.verifier is not None:
+            await services.verifier.close()
         _remove_signals(loop)
         await store.close()
         log.info("stopped")
+
+
+def _verifier(config: Config, *, injected_resolver: bool) -> VerifyProcesses | None:
+    """Helper processes for port 25's content checks. A resolver handed to `run` (tests' fakes) lives in
+    this process only, so with one the checks stay here."""
+    inbound = config.inbound
+    if injected_resolver or not inbound.verify or not inbound.verify_processes or not config.listen.smtp:
+        return None
+    return VerifyProcesses(inbound.verify_processes, config.dns.resolver, config.server.hostname, inbound)
 
 
 async def _start_listeners(services: Services) -> list[asyncio.Server]:

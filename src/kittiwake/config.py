@@ -107,6 +107,7 @@ class InboundSettings:
     dmarc_reject: bool = True  # honour p=reject with 550 (quarantine always goes to Junk)
     trusted_arc_sealers: tuple[str, ...] = ()  # forwarders whose ARC pass overrides a DMARC failure
     max_verify_size: int = 10485760  # larger messages are not DKIM-checked (their signatures get "neutral")
+    verify_processes: int = 1  # helper processes that check DKIM, ARC and DMARC; 0: in the server process
     dnsbl_zones: tuple[str, ...] = ()  # e.g. ["zen.spamhaus.org"]; a listed client is refused
     greylisting: bool = False
     greylist_delay: int = 300

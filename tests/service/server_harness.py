@@ -89,11 +89,16 @@ async def running_server(
     overrides: dict[str, object] | None = None,
     *,
     resolver: Resolver | None = None,
+    dns_address: str | None = None,
     clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Start kittiwake with example.org, alice and bob (password PASSWORD); stop it on exit.
 
-    DNS answers come from `resolver` (a FakeResolver unless given), so nothing leaves the machine."""
+    DNS answers come from `resolver` (a FakeResolver unless given), so nothing leaves the machine. With
+    `dns_address` instead, the server makes its own resolver for that DNS server, as `kittiwake serve`
+    does, and port 25's checks run in their helper process."""
+    if dns_address is not None:
+        overrides = {**(overrides or {}), "dns.resolver": dns_address}
     path, ports, ca = write_config(folder, overrides)
     config = load_config(path)
     started: asyncio.Future[Services] = asyncio.get_running_loop().create_future()
@@ -113,7 +118,7 @@ async def running_server(
             stop=stop,
             passwords=FAST_HASHES,
             shutdown_grace=5,
-            resolver=resolver or FakeResolver(),
+            resolver=None if dns_address is not None else resolver or FakeResolver(),
             clock=clock or time.time,
         )
     )

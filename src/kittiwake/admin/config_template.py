@@ -28,6 +28,7 @@ _NOTES: dict[str, str] = {
     "smtp.max_connections_per_ip": "from one client address",
     "smtp.command_timeout": "durations: 30s, 5m, 4h, 5d",
     "inbound.verify": "SPF, DKIM, DMARC and ARC checks on mail from other servers, and Authentication-Results",
+    "inbound.verify_processes": "helper processes for DKIM, ARC and DMARC (a core of their own); 0: none",
     "inbound.dmarc_reject": "refuse mail whose domain publishes DMARC p=reject and fails it",
     "inbound.trusted_arc_sealers": "forwarders (mailing lists) whose ARC pass is trusted over a DMARC failure",
     "inbound.dnsbl_zones": 'DNS block lists to refuse clients listed in, e.g. ["zen.spamhaus.org"]',

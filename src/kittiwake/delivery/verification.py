@@ -1,4 +1,4 @@
-"""Verifying mail from other servers: SPF at MAIL FROM, then DKIM, ARC and DMARC when the message has ended.
+"""Verifying mail from other servers once the message has ended: SPF, DKIM, ARC, then DMARC over them.
 
 The verdicts become one Authentication-Results field (RFC 8601) with our host name as authserv-id, and a
 disposition: deliver to the INBOX, deliver to Junk (DMARC quarantine, RFC 7489 §6.3), or refuse (DMARC
@@ -33,13 +33,43 @@ class Disposition(enum.Enum):
 
 @dataclass(slots=True, kw_only=True)
 class Verdicts:
-    spf: SpfResult | None = None
+    spf: SpfResult | None = None  # None until checked, when the message has ended
+    ip: str = ""  # the client's address, which SPF authorises or not
     mail_from: str = ""
     helo: str = ""
     dkim: list[DkimResult] = field(default_factory=list)
     arc: ArcResult | None = None
     dmarc: DmarcVerdict | None = None
     iprev: str | None = None  # RFC 8601 §3: pass / fail / temperror for the client's reverse DNS
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """What the content checks decided: where the message goes and the field to add."""
+
+    disposition: Disposition
+    auth_results: bytes  # the Authentication-Results field
+    author_domain: str  # the From domain DMARC looked at ("" without one), for the log
+
+
+async def judge_content(
+    verdicts: Verdicts,
+    message: bytes | None,
+    header_block: bytes,
+    resolver: Resolver,
+    hostname: str,
+    settings: InboundSettings,
+) -> Judgement:
+    """SPF (RFC 7208 §2.4 allows checking MAIL FROM after the message: its result only feeds DMARC and
+    the Authentication-Results field here), then the content checks, then what to do with the message."""
+    if verdicts.spf is None:
+        verdicts.spf = await check_sender(verdicts.ip, verdicts.mail_from, verdicts.helo, resolver, hostname)
+    await verify_content(verdicts, message, header_block, resolver)
+    return Judgement(
+        disposition=disposition(verdicts, settings),
+        auth_results=authentication_results(hostname, verdicts),
+        author_domain=verdicts.dmarc.domain if verdicts.dmarc else "",
+    )
 
 
 async def check_sender(ip: str, mail_from: str, helo: str, resolver: Resolver, hostname: str) -> SpfResult:

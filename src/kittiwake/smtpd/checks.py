@@ -1,7 +1,7 @@
 """What port 25 checks about its clients and their mail: abuse defences and message authentication.
 
 One `InboundChecks` per MX listener. Connection-time checks (rate, DNS block lists, reverse DNS) run before
-the banner; SPF at MAIL FROM; greylisting at RCPT; DKIM, ARC and DMARC once the message has ended.
+the banner; greylisting at RCPT; SPF, DKIM, ARC and DMARC once the message has ended.
 Greylisting and rate counters live in memory: a restart forgets them, which costs a sender at most one
 retry. Submission listeners get none of this: their users have authenticated.
 """
@@ -23,13 +23,12 @@ from kittiwake.delivery.spool import Spool
 from kittiwake.delivery.verification import (
     FORGED_NAME,
     Disposition,
+    Judgement,
     Verdicts,
-    authentication_results,
-    check_sender,
-    disposition,
     forged_result_ranges,
-    verify_content,
+    judge_content,
 )
+from kittiwake.delivery.verify_process import VerifyProcesses
 from kittiwake.proto.smtp.replies import Reply
 from kittiwake.resolver import DnsError, NoSuchDomain, Resolver
 
@@ -78,8 +77,10 @@ class InboundChecks:
         *,
         clock: Callable[[], float] = time.time,
         sealer: Sealer | None = None,
+        verifier: VerifyProcesses | None = None,
     ) -> None:
         self.settings = settings
+        self.verifier = verifier  # helper processes for the content checks; None: checked here
         self.sealer = sealer  # ARC-seals what we forward to other domains
         self.resolver = resolver
         self.hostname = hostname
@@ -142,11 +143,11 @@ class InboundChecks:
 
     # -- during the transaction -------------------------------------------------------------------------
 
-    async def sender(self, verdicts: Verdicts, ip: str, mail_from: str, helo: str) -> None:
+    def sender(self, verdicts: Verdicts, ip: str, mail_from: str, helo: str) -> None:
+        """What SPF will check when the message has ended (RFC 7208 §2.4: the MAIL FROM identity)."""
+        verdicts.ip = ip
         verdicts.mail_from = mail_from
         verdicts.helo = helo
-        if self.settings.verify:
-            verdicts.spf = await check_sender(ip, mail_from, helo, self.resolver, self.hostname)
 
     def message_rate(self, ip: str) -> Reply | None:
         limit = self.settings.max_messages_per_minute
@@ -172,10 +173,10 @@ class InboundChecks:
 
     # -- after the message ------------------------------------------------------------------------------
 
-    async def judge(self, verdicts: Verdicts, spool: Spool) -> tuple[Disposition, bytes]:
-        """Check the message; returns what to do with it and the Authentication-Results field to add."""
+    async def judge(self, verdicts: Verdicts, spool: Spool) -> Judgement:
+        """Check the message: what to do with it and the Authentication-Results field to add."""
         if not self.settings.verify:
-            return Disposition.INBOX, b""
+            return Judgement(disposition=Disposition.INBOX, auth_results=b"", author_domain="")
         # One read of the message serves both the header checks and DKIM; only a message with forged
         # results (rare) is read again after they are renamed.
         message = spool.read_all(self.settings.max_verify_size)
@@ -188,8 +189,13 @@ class InboundChecks:
             header_block = header_block[:start] + FORGED_NAME + header_block[start + len(FORGED_NAME) :]
         if forged and message is not None:
             message = spool.read_all(self.settings.max_verify_size)
-        await verify_content(verdicts, message, header_block, self.resolver)
-        return disposition(verdicts, self.settings), authentication_results(self.hostname, verdicts)
+        if self.verifier is not None:
+            judgement = await self.verifier.judge(verdicts, message, header_block)
+            if judgement is not None:
+                return judgement
+        return await judge_content(
+            verdicts, message, header_block, self.resolver, self.hostname, self.settings
+        )
 
 
 def _reversed(ip: str) -> str:

@@ -226,9 +226,7 @@ class SmtpSession:
                 self.conn.send_reply(refusal)
                 return
             self.verdicts = Verdicts(iprev=self.iprev)
-            await self.checks.sender(
-                self.verdicts, self.client.ip, event.reverse_path, self.client.helo or ""
-            )
+            self.checks.sender(self.verdicts, self.client.ip, event.reverse_path, self.client.helo or "")
         self.transaction = Transaction(
             queue_id=new_queue_id(), sender=event.reverse_path, mail_params=_mail_params(event.params)
         )
@@ -265,15 +263,17 @@ class SmtpSession:
             self.conn.send_reply(LOCAL_ERROR_451)
             return
         try:
-            verdict, auth_results = Disposition.INBOX, b""
+            verdict, auth_results, author_domain = Disposition.INBOX, b"", ""
             if self.checks is not None:
-                verdict, auth_results = await self.checks.judge(self.verdicts, spool)
+                judgement = await self.checks.judge(self.verdicts, spool)
+                verdict, auth_results = judgement.disposition, judgement.auth_results
+                author_domain = judgement.author_domain
             if verdict is Disposition.REJECT:
                 spool.discard()
                 log.info(
                     "rejected queue_id=%s from=<%s> ip=%s: DMARC policy of %s",
                     self.transaction.queue_id, self.transaction.sender, self.client.ip,
-                    self.verdicts.dmarc.domain if self.verdicts.dmarc else "-",
+                    author_domain or "-",
                 )  # fmt: skip
                 self.conn.send_reply(DMARC_REJECT_550)
                 self.transaction = Transaction()

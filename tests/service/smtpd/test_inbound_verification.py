@@ -58,13 +58,19 @@ def signed(body: str, from_domain: str = "sender.test") -> bytes:
     return sign_message(message, domain="sender.test", selector="sel", private_key_pem=SENDER_KEY) + message
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with (
-        dns_server(ZONE) as address,
-        running_server(tmp_path, resolver=DnspythonResolver(address, timeout=5)) as s,
-    ):
-        yield s
+@pytest.fixture(params=["in the server process", "in the helper process"])
+async def server(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[RunningServer]:
+    """Every check is tested both ways: in the server's own process, as it falls back to, and in the
+    helper process `kittiwake serve` starts."""
+    async with dns_server(ZONE) as address:
+        if request.param == "in the helper process":
+            async with running_server(tmp_path, dns_address=address) as s:
+                assert s.services.verifier is not None
+                yield s
+        else:
+            async with running_server(tmp_path, resolver=DnspythonResolver(address, timeout=5)) as s:
+                assert s.services.verifier is None
+                yield s
 
 
 def send(server: RunningServer, sender: str, message: bytes) -> tuple[int, bytes]:
