@@ -13,6 +13,8 @@ from tests.unit.store.test_sqlite_store import incoming, make_account
 
 from kittiwake.store.errors import NotFound
 from kittiwake.store.sqlite import SqliteStore
+from kittiwake.store.sqlite.connection import connect
+from kittiwake.store.sqlite.writer import GroupCommitWriter, Transaction
 
 
 async def test_a_write_waits_for_another_process_lock_without_blocking_the_loop(store: SqliteStore) -> None:
@@ -74,3 +76,26 @@ async def test_an_opened_blob_reads_to_the_end_after_its_message_is_expunged(tmp
             await store.open_blob(records[1].blob_id, 0, records[1].size)
     finally:
         await store.close()
+
+
+async def test_the_wal_is_cut_back_to_its_size_limit_when_the_writer_starts_it_over(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    connect(path).execute("CREATE TABLE t (data BLOB)")
+    limit = 256 * 1024
+    writer = GroupCommitWriter(path, lambda _change: None, wal_size_limit=limit)
+    wal = path.with_name("w.db-wal")
+
+    def insert(tx: Transaction) -> None:
+        tx.conn.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+
+    try:
+        for _ in range(20):  # about 2 MB of WAL, as during a flood the checkpointer cannot keep up with
+            await writer.submit(insert)
+        assert wal.stat().st_size > 4 * limit
+        checkpoint = connect(path)
+        checkpoint.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        checkpoint.close()
+        await writer.submit(insert)  # the first write after a complete checkpoint starts the WAL over
+        assert wal.stat().st_size <= limit
+    finally:
+        await asyncio.to_thread(writer.close)

@@ -32,6 +32,9 @@ from kittiwake.store.sqlite.connection import connect
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LOCKED_RETRY = 0.005  # seconds before a group that found the database locked is tried again
+# The WAL is reused, not shrunk, once checkpointed; under a sustained flood of mail the checkpointer cannot
+# catch up and it grows, so when the writer starts it over it is cut back to this size.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -58,12 +61,20 @@ class _Outcome:
 
 
 class GroupCommitWriter:
-    def __init__(self, path: Path, publish: Callable[[Change], None], *, max_group: int = 256) -> None:
+    def __init__(
+        self,
+        path: Path,
+        publish: Callable[[Change], None],
+        *,
+        max_group: int = 256,
+        wal_size_limit: int = WAL_SIZE_LIMIT,
+    ) -> None:
         self._publish = publish
         self._max_group = max_group
         self._conn = connect(path)
         # Checkpoints run on their own thread (Checkpointer), so no commit waits while the WAL is copied back.
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._conn.execute(f"PRAGMA journal_size_limit = {int(wal_size_limit)}")
         self._conn.execute("PRAGMA busy_timeout = 0")
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-commit")
         self._pending: deque[_Operation[Any]] = deque()
