@@ -15,6 +15,10 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     # returned survives power loss.
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
+    # Deleting a message must not cost writing it again: with secure_delete ON (some SQLite builds' default)
+    # every page of a deleted body is zeroed through the WAL. FAST still clears what sits in b-tree pages
+    # that are written anyway; freed overflow pages keep their bytes until reused, as unlinked files do.
+    conn.execute("PRAGMA secure_delete = FAST")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
     return conn
