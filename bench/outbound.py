@@ -11,7 +11,7 @@ fails to connect and leaves it deferred (kittiwake's retry interval is set to an
 its own). Once all N are deferred, the sink starts and the queue is flushed with each server's own command
 (`kittiwake queue flush`, `postqueue -f`). The rate is (N - 1) / (time of the last arrival at the sink - time
 of the first): queue throughput alone, without acceptance, and without the time a server takes to notice the
-flush (kittiwake polls its queue every 5 s, Postfix reacts to a trigger), which is shown apart as "start".
+flush (kittiwake looks for commands' commits every second, Postfix reacts to a trigger), shown apart as "start".
 A drain where no message arrives for 20 s stops there, and its row says how many of the N came.
 Each server may open the same number of concurrent connections to the destination (--connections; Postfix's
 default of 20). Both reuse a connection for the next message to a busy destination (Postfix's connection

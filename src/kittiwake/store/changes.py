@@ -50,8 +50,14 @@ class MessagesQueued:
     queue_id: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangedElsewhere:
+    """Another process (a `kittiwake queue flush`, say) committed to the store; what it changed is unknown,
+    so the queue worker looks again at once instead of at its next pass."""
+
+
 MailboxChange = MessagesAdded | FlagsChanged | MessagesExpunged
-Change = MailboxChange | MailboxesChanged | MessagesQueued
+Change = MailboxChange | MailboxesChanged | MessagesQueued | ChangedElsewhere
 Subscriber = Callable[[Change], None]
 
 
@@ -88,7 +94,7 @@ class LocalChangeBus:
         self._queue.append(subscriber)
 
     def publish(self, change: Change) -> None:
-        if isinstance(change, MessagesQueued):
+        if isinstance(change, MessagesQueued | ChangedElsewhere):
             targets: list[Subscriber] | tuple[()] = self._queue
         elif isinstance(change, MailboxesChanged):
             targets = self._accounts.get(change.account_id, ())

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from tests.unit.store.test_sqlite_store import incoming, make_account
 
+from kittiwake.store.changes import Change, ChangedElsewhere
 from kittiwake.store.errors import NotFound
 from kittiwake.store.sqlite import SqliteStore
 from kittiwake.store.sqlite.connection import connect
@@ -112,3 +114,31 @@ def test_deleting_a_large_body_does_not_write_it_again(tmp_path: Path) -> None:
     # Zeroing the freed pages (secure_delete ON) would put the whole megabyte through the WAL again.
     assert path.with_name("d.db-wal").stat().st_size < 100_000
     conn.close()
+
+
+async def test_only_commits_by_other_connections_count_as_made_elsewhere(store: SqliteStore) -> None:
+    await make_account(store)  # the server's own commit
+    assert not store._writer.committed_elsewhere()
+    other = sqlite3.connect(store.db_path, isolation_level=None)
+    other.execute("UPDATE accounts SET quota_bytes = 1")  # a command run beside the server
+    other.close()
+    assert store._writer.committed_elsewhere()
+    assert not store._writer.committed_elsewhere()  # once per commit
+
+
+async def test_a_commit_by_another_process_wakes_the_queue(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "data")
+    seen: list[Change] = []
+    woken = asyncio.Event()
+    store.changes.subscribe_queue(lambda change: (seen.append(change), woken.set()))
+    try:
+        command = (
+            "import sqlite3, sys\n"
+            "sqlite3.connect(sys.argv[1], isolation_level=None).execute('CREATE TABLE elsewhere (x)')"
+        )
+        process = await asyncio.create_subprocess_exec(sys.executable, "-c", command, str(store.db_path))
+        assert await process.wait() == 0
+        await asyncio.wait_for(woken.wait(), 30)  # a bound against hanging, not a speed claim
+        assert seen == [ChangedElsewhere()]
+    finally:
+        await store.close()

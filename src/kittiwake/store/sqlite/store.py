@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import itertools
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from kittiwake.store import errors
 from kittiwake.store.blobs import FileBlobStore
-from kittiwake.store.changes import Change, ChangeBus, LocalChangeBus
+from kittiwake.store.changes import Change, ChangeBus, ChangedElsewhere, LocalChangeBus
 from kittiwake.store.interface import (
     DEFAULT_MAILBOXES,
     FlagMode,
@@ -51,6 +52,7 @@ from kittiwake.store.uid_cache import UID_TYPECODE, UidCache
 T = TypeVar("T")
 BLOB_CHUNK = 65536
 FLAG_SNAPSHOTS_KEPT = 8  # mailboxes; 100,000 messages take about 0.5 MB
+OTHER_PROCESS_POLL = 1.0  # seconds between looks for commits by other processes
 _ACCOUNT_COLUMNS = "id, address, password_hash, quota_bytes, quota_messages"
 _FLAG_ROW_COLUMNS = {"modseq": "modseq", "internal_date": "internal_date", "size": "size"}
 _MESSAGE_COLUMNS = "mailbox_id, uid, modseq, internal_date, size, system_flags, keywords, blob_id"
@@ -151,6 +153,7 @@ class SqliteStore:
         self._checkpointer = Checkpointer(self.db_path)
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-reader")
+        self._watcher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -169,7 +172,17 @@ class SqliteStore:
         would delete the spool files of messages being received.
         """
         await asyncio.to_thread(prepare, data_dir, recover)
-        return cls(data_dir, changes=changes, max_group=max_group, inline_max=inline_max)
+        store = cls(data_dir, changes=changes, max_group=max_group, inline_max=inline_max)
+        store._watcher = asyncio.create_task(store._watch_other_processes(), name="store-watch")
+        return store
+
+    async def _watch_other_processes(self) -> None:
+        """Commands run beside the server write to the same file; say so, so that `kittiwake queue flush`
+        takes effect within a second rather than at the queue's next pass."""
+        while True:
+            await asyncio.sleep(OTHER_PROCESS_POLL)
+            if self._writer.committed_elsewhere():
+                self._publish(ChangedElsewhere())
 
     @property
     def writer_stats(self) -> tuple[int, int]:
@@ -177,6 +190,10 @@ class SqliteStore:
         return self._writer.groups, self._writer.operations
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         await asyncio.to_thread(self._writer.close)
         await asyncio.to_thread(self._checkpointer.close)
         self._readers.shutdown(wait=True)

@@ -84,6 +84,7 @@ class GroupCommitWriter:
         self._idle = threading.Event()
         self._idle.set()
         self._closed = False
+        self._data_version = self._read_data_version()
         self.groups = 0  # transactions committed, for benchmarks
         self.operations = 0
 
@@ -101,6 +102,18 @@ class GroupCommitWriter:
         self._idle.clear()
         self._schedule()
         return await future
+
+    def committed_elsewhere(self) -> bool:
+        """Whether another process has committed since the last call. SQLite's data_version moves for
+        commits made on other connections only, and only this one writes in the server."""
+        if self._committing:  # the committer thread has the connection; ask again next time
+            return False
+        version = self._read_data_version()
+        changed, self._data_version = version != self._data_version, version
+        return changed
+
+    def _read_data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def close(self) -> None:
         """Wait for submitted operations to be committed, then close. Call from outside the event loop."""
