@@ -23,6 +23,7 @@ from kittiwake.net.tls import share_read_buffer
 from kittiwake.proto.imap import receiver as rx
 from kittiwake.proto.imap import responses as r
 from kittiwake.proto.imap.states import ConnectionState
+from kittiwake.proto.imap.wire_format import replace_nul
 
 log = logging.getLogger(__name__)
 READ_SIZE = 65536
@@ -63,8 +64,10 @@ class ImapConnection:
             for part in response.serialize_parts():
                 if isinstance(part, r.BodyLiteral):
                     source: AsyncIterator[bytes] = part.source  # type: ignore[assignment]
+                    binary = part.binary
                     async for chunk in source:
-                        await self._write(chunk)
+                        # RFC 3501 §4.3.1, RFC 9051 §4.3.1: NUL only in a literal8; replaced in C, per chunk.
+                        await self._write(chunk if binary else replace_nul(chunk))
                 else:
                     await self._write(part)
             return

@@ -108,6 +108,7 @@ async def flush_changes(session: ImapSession, *, allow_expunge: bool) -> None:
         return
     if selected.has_new_messages:  # they may bring keywords the client has not been told of
         selected.note_keywords(await session.store.mailbox_keywords(selected.id))
+        await session.claim_recent(selected)  # RFC 3501 §2.3.2: before EXISTS tells of them
     for response in selected.flush(
         allow_expunge=allow_expunge, vanished=session.qresync, with_modseq=session.condstore
     ):

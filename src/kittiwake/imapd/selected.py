@@ -9,19 +9,24 @@ New messages are announced with EXISTS after any allowed expunges. A message tha
 before the client heard of it is never mentioned. The UID list is an array of 4-byte integers, taken as it
 is from the store's UID cache and shared with every session that selected the same state of the mailbox;
 it is replaced, never changed in place, so sessions holding it are undisturbed.
+
+\\Recent (RFC 3501 §2.3.2) is the state of this session, not of the message: the UIDs recent here are
+kept as a few ranges, filled in by `ImapSession.claim_recent` before new messages are announced, and
+every FLAGS this view renders adds \\Recent to them. An IMAP4rev2 session keeps none (RFC 9051 removed it).
 """
 
 from __future__ import annotations
 
 import array
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from kittiwake.proto.imap.responses import (
     Exists,
     Expunge,
     FetchResponse,
     FlagsResponse,
+    Recent,
     Response,
     ResponseCode,
     Status,
@@ -30,14 +35,17 @@ from kittiwake.proto.imap.responses import (
 )
 from kittiwake.proto.imap.wire_format import encode_flag_list
 from kittiwake.store.changes import Change, FlagsChanged, MessagesAdded, MessagesExpunged
-from kittiwake.store.models import FlagUpdate, Mailbox
+from kittiwake.store.models import Flags, FlagUpdate, Mailbox
 from kittiwake.store.uid_cache import UID_TYPECODE, without
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+RECENT_FLAG = "\\Recent"
 
 
 class SelectedMailbox:
-    def __init__(self, mailbox: Mailbox, *, read_only: bool, owner: object) -> None:
+    def __init__(
+        self, mailbox: Mailbox, *, read_only: bool, owner: object, reports_recent: bool = True
+    ) -> None:
         self.mailbox = mailbox
         self.id = mailbox.id
         self.uid_validity = mailbox.uid_validity
@@ -51,6 +59,10 @@ class SelectedMailbox:
         self.notify: object | None = None  # set by IDLE: called when a change arrives
         self.keywords: set[str] = set()  # the keywords the client was told of in FLAGS
         self._noted_keywords: set[str] = set()
+        self.reports_recent = reports_recent  # False for IMAP4rev2 sessions
+        self._recent: list[tuple[int, int]] = []  # UIDs first <= uid < end recent in this session
+        self.recent_known_below = 0  # every UID below this is known to be recent here or not
+        self._reported_recent = 0  # the count the last RECENT response gave
 
     def load(self, uids: Sequence[int]) -> None:
         """Take the UID list read from the store (after subscribing, so nothing is missed in between)."""
@@ -80,6 +92,60 @@ class SelectedMailbox:
     @property
     def has_new_messages(self) -> bool:
         return bool(self._added)
+
+    @property
+    def newest_uid(self) -> int:
+        """The highest UID this session has heard of, announced to the client or not yet."""
+        newest = self.uids[-1] if self.uids else 0
+        return max(newest, max(self._added, default=0))
+
+    # -- \Recent (RFC 3501 §2.3.2) ----------------------------------------------------------------------
+
+    def note_recent(self, first: int, end: int) -> None:
+        """UIDs `first <= uid < end` are recent in this session; whether any UID below `end` is, is settled."""
+        start = max(first, self.recent_known_below)
+        if self.reports_recent and start < end:
+            if self._recent and self._recent[-1][1] == start:
+                self._recent[-1] = (self._recent[-1][0], end)
+            else:
+                self._recent.append((start, end))
+        self.recent_known_below = max(self.recent_known_below, end)
+
+    @property
+    def has_recent(self) -> bool:
+        return bool(self._recent)
+
+    def is_recent(self, uid: int) -> bool:
+        return any(first <= uid < end for first, end in self._recent)
+
+    def recent_between(self, low: int, high: int) -> bool:
+        """Whether any UID from `low` to `high` (inclusive) may be recent in this session."""
+        return any(first <= high and low < end for first, end in self._recent)
+
+    def recent_count(self) -> int:
+        """Messages announced to the client that are recent in this session."""
+        uids = self.uids
+        return sum(
+            bisect.bisect_left(uids, end) - bisect.bisect_left(uids, first) for first, end in self._recent
+        )
+
+    def recent_response(self) -> Recent:
+        """`* n RECENT` (RFC 3501 §7.3.2), remembering the count sent."""
+        self._reported_recent = self.recent_count()
+        return Recent(count=self._reported_recent)
+
+    def recent_indexes(self, start: int, stop: int) -> Iterator[int]:
+        """The positions in `uids`, from `start` to before `stop`, of the messages recent in this session."""
+        for first, end in self._recent:
+            low = max(start, bisect.bisect_left(self.uids, first))
+            yield from range(low, min(stop, bisect.bisect_left(self.uids, end)))
+
+    def flag_names(self, uid: int, flags: Flags) -> list[str]:
+        """A message's flags as FETCH FLAGS names them in this session: \\Recent after the system flags."""
+        names = flags.names()
+        if self._recent and self.is_recent(uid):
+            names.insert(len(names) - len(flags.keywords), RECENT_FLAG)
+        return names
 
     def note_keywords(self, keywords: Iterable[str]) -> None:
         """Keywords in use in the mailbox (new messages may carry some); the next flush announces new ones."""
@@ -139,8 +205,12 @@ class SelectedMailbox:
         if new_keywords:
             responses += self.flag_list_responses(new_keywords)
         responses += self._flag_responses(with_modseq)
+        size_changed = False
         if allow_expunge and self._expunged:
-            responses += self._expunge_responses(vanished)
+            expunges = self._expunge_responses(vanished)
+            responses += expunges
+            size_changed = bool(expunges)
+        grown = False
         if self._added:
             newest = self.uids[-1] if self.uids else 0
             fresh = sorted(uid for uid in set(self._added) if uid > newest)
@@ -148,6 +218,11 @@ class SelectedMailbox:
             if fresh:
                 self.uids = self.uids + array.array(self.uids.typecode, fresh)
                 responses.append(Exists(count=len(self.uids)))
+                grown = True
+        # RFC 3501 §7.3.2: RECENT comes with a change in the size of the mailbox; after expunges only when
+        # the count is not what the client was last told.
+        if self.reports_recent and (grown or (size_changed and self.recent_count() != self._reported_recent)):
+            responses.append(self.recent_response())
         return responses
 
     def _flag_responses(self, with_modseq: bool) -> list[Response]:
@@ -159,7 +234,7 @@ class SelectedMailbox:
             update = self._flags[uid]
             items: list[tuple[str, bytes]] = [
                 ("UID", b"%d" % uid),
-                ("FLAGS", encode_flag_list(update.flags.names())),
+                ("FLAGS", encode_flag_list(self.flag_names(uid, update.flags))),
             ]
             if with_modseq:
                 items.append(("MODSEQ", b"(%d)" % update.modseq))

@@ -13,8 +13,9 @@ from kittiwake.auth.authenticator import Authenticator
 from kittiwake.imapd.selected import SelectedMailbox
 from kittiwake.proto.imap.responses import Response
 from kittiwake.proto.imap.states import ConnectionState
+from kittiwake.store.errors import MailboxNotFound
 from kittiwake.store.interface import Store
-from kittiwake.store.models import Account
+from kittiwake.store.models import Account, Mailbox
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +140,35 @@ class ImapSession:
     def require_selected(self) -> SelectedMailbox:
         assert self.selected is not None, "handler ran without a selected mailbox"
         return self.selected
+
+    async def claim_recent(self, selected: SelectedMailbox) -> None:
+        """Settle which of the messages the session has heard of are \\Recent in it; call before announcing
+        them. RFC 3501 §2.3.2: a message is recent in the first session to be notified of it, and when
+        that session is read-write, later sessions do not see it so; the store hands each UID to one
+        claiming session only. A read-only session (EXAMINE) sees the unclaimed ones as recent without
+        claiming them (RFC 3501 §6.3.2). An IMAP4rev2 session claims too, so a later IMAP4rev1 session does
+        not see as recent what it was told of first, but never shows \\Recent itself."""
+        newest = selected.newest_uid
+        if newest < selected.recent_known_below:
+            return
+        try:
+            if selected.read_only:
+                selected.note_recent(await self.store.first_recent_uid(selected.id), newest + 1)
+            else:
+                first, end = await self.store.claim_recent(selected.id)
+                selected.note_recent(first, end)
+        except MailboxNotFound:
+            return  # deleted meanwhile: nothing in it is left to claim, and its messages are reported gone
+
+    def recent_in(self, mailbox: Mailbox) -> int:
+        """STATUS RECENT (RFC 3501 §6.3.10): in the selected mailbox, the messages recent in this session;
+        elsewhere, those no session has claimed. STATUS claims nothing. IMAP4rev2 has no \\Recent."""
+        if self.rev2:
+            return 0
+        selected = self.selected
+        if selected is not None and selected.id == mailbox.id:
+            return selected.recent_count()
+        return mailbox.recent
 
     def unselect(self) -> None:
         if self.selected is not None:

@@ -88,6 +88,10 @@ class Mailbox:
     unseen: int
     deleted: int
     size: int
+    # RFC 3501 §2.3.2 \Recent: UIDs from here up were told to no session that could claim them yet, and
+    # `recent` messages are among them (what STATUS RECENT reports).
+    first_recent_uid: int
+    recent: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -139,9 +139,10 @@ async def test_imapclient_fetches_envelope_bodystructure_and_sections(server: Ru
     assert peeked[b"BINARY[2]"] == ATTACHMENT
     assert peeked[b"BINARY.SIZE[2]"] == len(ATTACHMENT)
     assert peeked[b"RFC822.SIZE"] == len(stored)
-    assert peeked[b"FLAGS"] == ()
+    # RFC 3501 §2.3.2: the session that selects the mailbox first sees its new message \Recent.
+    assert peeked[b"FLAGS"] == (b"\\Recent",)
     assert whole[b"BODY[]"] == stored and stored.endswith(message)
-    assert after[b"FLAGS"] == (b"\\Seen",)
+    assert after[b"FLAGS"] == (b"\\Seen", b"\\Recent")
 
 
 async def test_imapclient_flags_add_remove_and_replace(server: RunningServer) -> None:
@@ -158,9 +159,10 @@ async def test_imapclient_flags_add_remove_and_replace(server: RunningServer) ->
         return seen
 
     added, removed, replaced, final = await in_thread(session)
-    assert set(added) == {b"\\Flagged", b"$Important"}
-    assert removed == (b"$Important",)
-    assert set(replaced) == {b"\\Answered", b"\\Seen"} == set(final)
+    # \Recent (RFC 3501 §2.3.2: this session selected first) is no stored flag: FLAGS does not replace it.
+    assert set(added) == {b"\\Flagged", b"\\Recent", b"$Important"}
+    assert removed == (b"\\Recent", b"$Important")
+    assert set(replaced) == {b"\\Answered", b"\\Seen", b"\\Recent"} == set(final)
 
 
 async def test_imapclient_append_copy_move_and_expunge(server: RunningServer) -> None:
@@ -190,10 +192,12 @@ async def test_imapclient_append_copy_move_and_expunge(server: RunningServer) ->
     assert b"[APPENDUID" in results["append"]
     fetched = results["fetch"]
     assert fetched[b"INTERNALDATE"].astimezone(datetime.UTC) == when
-    assert fetched[b"FLAGS"] == (b"\\Draft",) and fetched[b"BODY[]"] == appended_bytes
+    # RFC 3501 §6.3.11: an appended message is \Recent too, here in the first session to select Drafts.
+    assert fetched[b"FLAGS"] == (b"\\Draft", b"\\Recent") and fetched[b"BODY[]"] == appended_bytes
     assert results["archive"][b"MESSAGES"] == 1
     assert results["drafts"] == 0
-    assert results["expunge"][1] == [(1, b"EXPUNGE")]
+    # RFC 3501 §7.3.2: the size changed and the message was \Recent in this session, so RECENT follows.
+    assert results["expunge"][1] == [(1, b"EXPUNGE"), (0, b"RECENT")]
     assert results["trash"][b"MESSAGES"] == 0
     assert await server.stored_messages("alice", "Archive") == []
 
@@ -231,7 +235,7 @@ async def test_imapclient_condstore_modseq_and_changedsince(server: RunningServe
     assert isinstance(highest, int) and highest > 0
     # RFC 7162 §3.1.4.1: CHANGEDSINCE returns only messages whose mod-sequence is above the given value.
     assert list(changed) == [2]
-    assert changed[2][b"FLAGS"] == (b"\\Flagged",) and changed[2][b"MODSEQ"][0] > highest
+    assert changed[2][b"FLAGS"] == (b"\\Flagged", b"\\Recent") and changed[2][b"MODSEQ"][0] > highest
     assert isinstance(archive_highest, int)
 
 
@@ -259,9 +263,9 @@ async def test_imap_tools_fetches_parsed_messages_by_uid(server: RunningServer) 
     assert message.date == datetime.datetime(2026, 11, 21, 10, 0, tzinfo=datetime.UTC)
     (attachment,) = message.attachments
     assert attachment.filename == "data.bin" and attachment.payload == ATTACHMENT
-    assert message.flags == ()
+    assert message.flags == ("\\Recent",)  # RFC 3501 §2.3.2: the first session to select the mailbox
     # RFC 9051 §6.4.5: BODY[] (without .PEEK) sets \Seen, and the FLAGS in the same response show it.
-    assert read.flags == ("\\Seen",)
+    assert read.flags == ("\\Seen", "\\Recent")
 
 
 async def test_imap_tools_marks_seen_flags_and_deletes(server: RunningServer) -> None:
@@ -283,8 +287,8 @@ async def test_imap_tools_marks_seen_flags_and_deletes(server: RunningServer) ->
 
     flagged, left, folders = await in_thread(session)
     assert [(subject, set(flags)) for subject, flags in flagged] == [
-        ("keep", {"\\Seen", "\\Flagged", "$Work"}),
-        ("drop", {"\\Seen"}),
+        ("keep", {"\\Seen", "\\Flagged", "\\Recent", "$Work"}),
+        ("drop", {"\\Seen", "\\Recent"}),
     ]
     assert left == ["keep"]
     assert "Archive" in folders

@@ -152,7 +152,8 @@ async def test_delivered_message_is_listed_fetched_and_flagged(server: RunningSe
     peeked, body, flags = await run(session)
     head = peeked[0]
     assert isinstance(head, tuple)
-    assert b"UID 1 " in head[0] and b"FLAGS ()" in head[0] and b'"first"' in head[0]
+    # RFC 3501 §2.3.2: the first session to select the mailbox sees the new message \Recent.
+    assert b"UID 1 " in head[0] and b"FLAGS (\\Recent)" in head[0] and b'"first"' in head[0]
     assert head[1] == b"Subject: first\r\n\r\n"
     text = body[0]
     assert isinstance(text, tuple) and text[1] == b"Body of first.\r\n"
@@ -221,6 +222,7 @@ async def test_idle_reports_a_new_delivery_at_once(server: RunningServer) -> Non
     assert (await raw.line()).startswith(b"+ ")
     await run(deliver, server, "while idling")
     assert await raw.line() == b"* 1 EXISTS\r\n"
+    assert await raw.line() == b"* 1 RECENT\r\n"  # RFC 3501 §7.3.2: with the new size
     await raw.send(b"DONE\r\n")
     assert (await raw.line()).startswith(b"b OK")
     raw.close()
@@ -318,8 +320,9 @@ async def test_flag_only_fetches_match_the_full_path_in_any_item_order(server: R
     for full, quick in zip(slow[:-1], fast[:-1], strict=True):
         assert quick == full[: full.index(b" ENVELOPE (")] + b")\r\n"
     reordered = await raw.command("c", "FETCH 2,4 (FLAGS UID)")
-    assert reordered[0] == b"* 2 FETCH (FLAGS (\\Seen $Work) UID 2)\r\n"
-    assert reordered[1] == b"* 4 FETCH (FLAGS (\\Seen $Work) UID 4)\r\n"
+    # The session selected the mailbox first, so the messages are \Recent in it (RFC 3501 §2.3.2).
+    assert reordered[0] == b"* 2 FETCH (FLAGS (\\Seen \\Recent $Work) UID 2)\r\n"
+    assert reordered[1] == b"* 4 FETCH (FLAGS (\\Seen \\Recent $Work) UID 4)\r\n"
     raw.close()
 
 
@@ -335,7 +338,8 @@ async def test_flag_only_fetch_keeps_the_sessions_numbers_while_others_change_th
     lines = await first.command("c", "UID FETCH 1:* (FLAGS)")
     fetches = [line for line in lines if line.startswith(b"* ") and b" FETCH " in line]
     # The numbers are those the client knows: the expunge and the new message are announced after.
-    assert fetches == [b"* 1 FETCH (UID 1 FLAGS ())\r\n", b"* 3 FETCH (UID 3 FLAGS ())\r\n"]
+    # `first` selected the mailbox before `other`, so the messages are \Recent in it alone.
+    assert fetches == [b"* 1 FETCH (UID 1 FLAGS (\\Recent))\r\n", b"* 3 FETCH (UID 3 FLAGS (\\Recent))\r\n"]
     assert lines[2:4] == [b"* 2 EXPUNGE\r\n", b"* 3 EXISTS\r\n"]
     assert lines[-1].startswith(b"c OK")
     first.close()
@@ -374,16 +378,17 @@ async def test_large_flag_fetches_answer_as_the_row_path_does(server: RunningSer
     by_rows = (await raw.command("c", "FETCH 1:600 (UID FLAGS)"))[:-1]
     by_rows += (await raw.command("d", "FETCH 601:1200 (UID FLAGS)"))[:-1]
     assert (await raw.command("e", "FETCH 1:* (UID FLAGS)"))[:-1] == by_rows
-    assert by_rows[1099] == b"* 1100 FETCH (UID 1100 FLAGS (\\Flagged $Work))\r\n"
+    # `raw` selected the mailbox first: every message is \Recent in it (RFC 3501 §2.3.2), on both paths.
+    assert by_rows[1099] == b"* 1100 FETCH (UID 1100 FLAGS (\\Flagged \\Recent $Work))\r\n"
     # A change by another session makes the next answer new, for that session as for this one.
     await other.command("f", "STORE 1200 +FLAGS.SILENT (\\Answered)")
     again = await raw.command("g", "FETCH 1:* (FLAGS UID)")
-    assert again[1199] == b"* 1200 FETCH (FLAGS (\\Answered) UID 1200)\r\n"
+    assert again[1199] == b"* 1200 FETCH (FLAGS (\\Answered \\Recent) UID 1200)\r\n"
     # An expunge this session has not been told of yet: the numbers stay the ones it knows.
     await other.command("h", "STORE 2 +FLAGS.SILENT (\\Deleted)")
     await other.command("i", "EXPUNGE")
     during = await raw.command("j", "FETCH 1:* (UID FLAGS)")
-    assert during[1] == b"* 3 FETCH (UID 3 FLAGS (\\Seen))\r\n"
+    assert during[1] == b"* 3 FETCH (UID 3 FLAGS (\\Seen \\Recent))\r\n"
     assert len(during) == 1200  # 1,199 messages and the tagged OK: no EXPUNGE during FETCH (RFC 9051 §7.5.1)
     assert (await raw.command("k", "NOOP"))[0] == b"* 2 EXPUNGE\r\n"
     raw.close()
@@ -441,7 +446,7 @@ async def test_keywords_in_use_are_listed_in_flags_before_any_fetch_shows_them(s
     assert stored[1].startswith(
         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)]"
     )
-    assert stored[2] == b"* 1 FETCH (FLAGS ($Work))\r\n"
+    assert stored[2] == b"* 1 FETCH (FLAGS (\\Recent $Work))\r\n"  # `first` selected first: \Recent there
     told = await other.command("b", "NOOP")
     assert told[0].startswith(b"* FLAGS (") and b"$Work" in told[0]
     assert told[2] == b"* 1 FETCH (UID 1 FLAGS ($Work))\r\n"

@@ -102,3 +102,33 @@ async def test_upgrading_lists_the_keywords_already_in_use(tmp_path: Path) -> No
         assert await store.mailbox_keywords(1) == ["$Work", "Later"]
     finally:
         await store.close()
+
+
+async def test_upgrading_makes_the_messages_already_there_recent(tmp_path: Path) -> None:
+    # RFC 3501 §2.3.2: whether any session was told of them cannot be known, so they SHOULD be recent.
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(parents=True)
+    conn = connect(data_dir / "kittiwake.db")
+    assert migrate(conn, up_to=5) == [1, 2, 3, 4, 5]
+    conn.executescript(
+        """
+        INSERT INTO domains (id, name) VALUES (1, 'example.org');
+        INSERT INTO accounts (id, domain_id, address, password_hash, created)
+            VALUES (1, 1, 'old@example.org', 'h', 0);
+        INSERT INTO mailboxes (id, account_id, name, uid_validity, uid_next, highest_modseq, messages, unseen, size)
+            VALUES (1, 1, 'INBOX', 42, 4, 5, 2, 2, 18), (2, 1, 'Empty', 43, 9, 1, 0, 0, 0);
+        INSERT INTO blobs (id, size, data, refs) VALUES (1, 9, X'48656C6C6F0D0A0D0A', 2);
+        INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, blob_id, structure)
+            VALUES (1, 1, 5, 0, 9, 1, '[]'), (1, 3, 5, 0, 9, 1, '[]');
+        """
+    )
+    conn.close()
+    store = await SqliteStore.open(data_dir)
+    try:
+        inbox = await store.get_mailbox(1, "INBOX")
+        assert (inbox.first_recent_uid, inbox.recent) == (1, 2)
+        assert await store.claim_recent(inbox.id) == (1, 4)
+        assert (await store.get_mailbox(1, "Empty")).recent == 0
+        assert await store.verify() == []
+    finally:
+        await store.close()

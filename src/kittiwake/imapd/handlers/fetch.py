@@ -17,7 +17,7 @@ from typing import Any
 from kittiwake.imapd.dispatch import handles
 from kittiwake.imapd.handlers.messages import resolve_uids
 from kittiwake.imapd.handlers.sections import section_value
-from kittiwake.imapd.selected import SelectedMailbox, uid_runs
+from kittiwake.imapd.selected import RECENT_FLAG, SelectedMailbox, uid_runs
 from kittiwake.imapd.session import ImapSession
 from kittiwake.mail.structure import MessageStructure
 from kittiwake.mail.structure_codec import load_structure_cached
@@ -150,7 +150,11 @@ async def _fast_path(
         if date_at is not None:
             rows = [(*row[:date_at], render.date(row[date_at]), *row[date_at + 1 :]) for row in rows]
         numbered = _numbered(rows, known, bisect.bisect_left(known, batch[0]) if batch else 0)
-        if pick is None:
+        if rows and selected.recent_between(rows[0][0], rows[-1][0]):  # RFC 3501 §2.3.2: some say \Recent
+            recent = selected.is_recent
+            values = [(n, row[0], flags(row[1], row[2], recent(row[0])), *row[3:]) for n, row in numbered]
+            lines = [template % (v if pick is None else pick(v)) for v in values]
+        elif pick is None:
             lines = [template % ((n, row[0], flags(row[1], row[2]), *row[3:])) for n, row in numbered]
         else:
             lines = [template % pick((n, row[0], flags(row[1], row[2]), *row[3:])) for n, row in numbered]
@@ -184,11 +188,18 @@ def _snapshot_lines(
     keywords = snapshot.keywords
     rows = zip(range(start + 1, end + 1), known[start:end], snapshot.system[start:end], strict=True)
     if not keywords:
-        return [template % pick((n, uid, by_bits[bits])) for n, uid, bits in rows]
-    return [
-        template % pick((n, uid, render.flags(bits, keywords[uid]) if uid in keywords else by_bits[bits]))
-        for n, uid, bits in rows
-    ]
+        lines = [template % pick((n, uid, by_bits[bits])) for n, uid, bits in rows]
+    else:
+        lines = [
+            template % pick((n, uid, render.flags(bits, keywords[uid]) if uid in keywords else by_bits[bits]))
+            for n, uid, bits in rows
+        ]
+    # RFC 3501 §2.3.2: the lines of the messages recent in this session (usually few) also name \Recent.
+    for index in selected.recent_indexes(start, end):
+        uid = known[index]
+        flags = render.flags(snapshot.system[index], keywords.get(uid), True)
+        lines[index - start] = template % pick((index + 1, uid, flags))
+    return lines
 
 
 def _numbered(
@@ -213,14 +224,17 @@ class _FieldRenderer:
     """Turns a flag row into the values of the FETCH template, in item order."""
 
     def __init__(self) -> None:
-        self._flags: dict[tuple[int, str | None], bytes] = {}
+        self._flags: dict[tuple[int, str | None, bool], bytes] = {}
         self._dates: dict[int, bytes] = {}
 
-    def flags(self, system: int, keywords: str | None) -> bytes:
-        rendered = self._flags.get((system, keywords))
+    def flags(self, system: int, keywords: str | None, recent: bool = False) -> bytes:
+        rendered = self._flags.get((system, keywords, recent))
         if rendered is None:
-            names = Flags(system=SystemFlag(system), keywords=frozenset((keywords or "").split())).names()
-            rendered = self._flags[(system, keywords)] = encode_flag_list(names)
+            flags = Flags(system=SystemFlag(system), keywords=frozenset((keywords or "").split()))
+            names = flags.names()
+            if recent:  # RFC 3501 §2.3.2: after the system flags, as SelectedMailbox.flag_names puts it
+                names.insert(len(names) - len(flags.keywords), RECENT_FLAG)
+            rendered = self._flags[(system, keywords, recent)] = encode_flag_list(names)
         return rendered
 
     def date(self, stamp: int) -> bytes:
@@ -279,7 +293,9 @@ async def _response(
             assert structure is not None
             values.append(await section_value(session, item, record, structure))
     if new_flags is not None and not flags_sent:
-        values.append(("FLAGS", encode_flag_list(new_flags.names())))
+        values.append(
+            ("FLAGS", encode_flag_list(session.require_selected().flag_names(record.uid, new_flags)))
+        )
     return r.FetchResponse(sequence_number=number, items=tuple(values))
 
 
@@ -294,7 +310,8 @@ async def _simple(
         case f.SimpleItem.UID:
             return "UID", b"%d" % record.uid
         case f.SimpleItem.FLAGS:
-            return "FLAGS", encode_flag_list((new_flags or record.flags).names())
+            names = session.require_selected().flag_names(record.uid, new_flags or record.flags)
+            return "FLAGS", encode_flag_list(names)
         case f.SimpleItem.INTERNALDATE:
             return "INTERNALDATE", encode_date_time(datetime.fromtimestamp(record.internal_date, UTC))
         case f.SimpleItem.RFC822_SIZE:

@@ -167,7 +167,7 @@ def status_response(
         c.StatusItem.UNSEEN: mailbox.unseen,
         c.StatusItem.DELETED: mailbox.deleted,
         c.StatusItem.SIZE: mailbox.size,
-        c.StatusItem.RECENT: 0,
+        c.StatusItem.RECENT: session.recent_in(mailbox),
         c.StatusItem.HIGHESTMODSEQ: mailbox.highest_modseq,
         c.StatusItem.APPENDLIMIT: session.settings.append_limit,
     }

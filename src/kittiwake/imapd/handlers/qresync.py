@@ -29,7 +29,7 @@ async def resync(
             continue
         items = (
             ("UID", b"%d" % record.uid),
-            ("FLAGS", encode_flag_list(record.flags.names())),
+            ("FLAGS", encode_flag_list(selected.flag_names(record.uid, record.flags))),
             ("MODSEQ", b"(%d)" % record.modseq),
         )
         yield r.FetchResponse(sequence_number=number, items=items)

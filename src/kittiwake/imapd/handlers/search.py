@@ -45,6 +45,7 @@ class _View:
     number: int
     record: MessageRecord
     header_block: bytes = b""
+    recent: bool = False  # RFC 3501 §6.4.4 RECENT/NEW/OLD: \Recent in this session
     body: str | None = None  # filled in before matching when a BODY or TEXT key needs it
     _headers_text: str | None = field(default=None)
 
@@ -58,7 +59,8 @@ class _View:
 
     @property
     def flags(self) -> Collection[str]:
-        return self.record.flags.names()
+        names = self.record.flags.names()
+        return [*names, "\\Recent"] if self.recent else names
 
     @property
     def internal_date(self) -> datetime.datetime:
@@ -112,7 +114,8 @@ async def _load_views(
             number = selected.sequence_number(record.uid)
             if number is None:
                 continue
-            view = _View(number=number, record=record, header_block=block)
+            recent = selected.has_recent and selected.is_recent(record.uid)
+            view = _View(number=number, record=record, header_block=block, recent=recent)
             if need & ev.SearchNeed.BODY and structure is not None:
                 data = await store.read_blob(record.blob_id, 0, record.size)
                 view.body = extract_text(data, structure)[1]

@@ -2,7 +2,8 @@
 
 The byte range of a section comes from the structure stored at delivery (proto.imap.section_ranges); whole
 ranges are streamed from storage. Only HEADER.FIELDS (a filtered header block, small) and BINARY (decoded
-content) are transformed, and BINARY decodes chunk by chunk, so memory stays bounded for any size.
+content) are transformed, and BINARY decodes chunk by chunk (`section_ranges.BinaryAssembler`), so memory
+stays bounded for any size.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import AsyncIterator
 from kittiwake.imapd.errors import CommandFailed
 from kittiwake.imapd.session import ImapSession
 from kittiwake.mail.structure import MessageStructure
-from kittiwake.mail.transfer_encoding import Decoder, make_decoder
 from kittiwake.proto.imap import fetch_items as f
 from kittiwake.proto.imap import responses as r
 from kittiwake.proto.imap import section_ranges as sr
@@ -77,27 +77,33 @@ async def _body_section(
 def _binary_plan(structure: MessageStructure, part: tuple[int, ...]) -> sr.BinaryPlan:
     plan = sr.plan_binary(structure, part)
     if isinstance(plan, sr.BinaryError):
-        code = r.UNKNOWN_CTE if plan is sr.BinaryError.UNKNOWN_CTE else None
-        raise CommandFailed(plan.value, code)
+        raise CommandFailed(plan.value, r.UNKNOWN_CTE)  # RFC 3516 §4.3: NO [UNKNOWN-CTE]
     return plan
 
 
 async def _open_decoded(
     session: ImapSession, record: MessageRecord, plan: sr.BinaryPlan
 ) -> AsyncIterator[bytes]:
-    """The decoded part, its stored bytes opened now (see fetch.blob_literal)."""
-    decoder = make_decoder(plan.encoding)
-    if decoder is None:  # plan_binary refuses unknown encodings first; this guards a stale structure
-        raise CommandFailed("Unknown Content-Transfer-Encoding", r.UNKNOWN_CTE)
-    return _decoded(await session.store.open_blob(record.blob_id, plan.start, plan.end), decoder)
+    """The BINARY content, its stored bytes opened now (see fetch.blob_literal)."""
+    if not plan.segments:
+        return _assembled(_no_bytes(), plan)
+    source = await session.store.open_blob(record.blob_id, plan.start, plan.end)
+    return _assembled(source, plan)
 
 
-async def _decoded(source: AsyncIterator[bytes], decoder: Decoder) -> AsyncIterator[bytes]:
+async def _no_bytes() -> AsyncIterator[bytes]:
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:
+        yield chunk
+
+
+async def _assembled(source: AsyncIterator[bytes], plan: sr.BinaryPlan) -> AsyncIterator[bytes]:
+    assembler = sr.BinaryAssembler(plan)
     async for chunk in source:
-        decoded = decoder.feed(chunk)
-        if decoded:
-            yield decoded
-    tail = decoder.flush()
+        content = assembler.feed(chunk)
+        if content:
+            yield content
+    tail = assembler.flush()
     if tail:
         yield tail
 
@@ -109,14 +115,19 @@ async def _binary(
     record: MessageRecord,
     structure: MessageStructure,
 ) -> bytes | r.BodyLiteral:
-    """RFC 3516 §4.2: the decoded content, as literal8 when it holds NUL. Decoded twice for a big part
-    (once to learn the size, once to send) instead of keeping it in memory."""
+    """RFC 3516 §4.2: the decoded content. Decoded twice for a big part (once to learn the size and
+    whether the bytes sent hold NUL, once to send) instead of keeping it in memory."""
     plan = _binary_plan(structure, part)
+    # RFC 3516 §4.3: literal8 only when the octets sent hold NUL, so only the window asked for is searched.
+    low, high = (0, None) if partial is None else (partial.offset, partial.offset + partial.length)
     size = 0
     has_nul = False
     async for chunk in await _open_decoded(session, record, plan):
+        if not has_nul:
+            start = max(0, low - size)
+            end = len(chunk) if high is None else max(0, min(len(chunk), high - size))
+            has_nul = start < end and chunk.find(b"\x00", start, end) != -1
         size += len(chunk)
-        has_nul = has_nul or b"\x00" in chunk
     offset, count = (0, size) if partial is None else sr.apply_partial(size, partial)
     return r.BodyLiteral(
         size=count, source=_window(await _open_decoded(session, record, plan), offset, count), binary=has_nul

@@ -25,11 +25,13 @@ async def select(session: ImapSession, command: c.Command) -> AsyncIterator[r.Re
     if command.condstore:
         session.condstore_used = True
     mailbox = await session.store.get_mailbox(session.account_id(), command.mailbox)
-    selected = SelectedMailbox(mailbox, read_only=read_only, owner=session)
+    selected = SelectedMailbox(mailbox, read_only=read_only, owner=session, reports_recent=not session.rev2)
     session.store.changes.subscribe_mailbox(mailbox.id, selected.on_change)
     session.selected = selected
     selected.load(await session.store.load_uids(mailbox.id))
     selected.keywords = set(await session.store.mailbox_keywords(mailbox.id))
+    # RFC 3501 §6.3.1: SELECT takes the recent messages for this session; EXAMINE only looks (§6.3.2).
+    await session.claim_recent(selected)
     for response in _untagged(session, selected, mailbox.uid_next):
         yield response
     if not session.rev2 and mailbox.unseen:
@@ -54,7 +56,7 @@ def _untagged(session: ImapSession, selected: SelectedMailbox, uid_next: int) ->
     flag_lists = selected.flag_list_responses()
     responses: list[r.Response] = [flag_lists[0], r.Exists(count=selected.exists)]
     if not session.rev2:
-        responses.append(r.Recent(count=0))  # \Recent is not kept (RFC 9051 removed it)
+        responses.append(selected.recent_response())  # RFC 3501 §6.3.1; RFC 9051 removed it
     responses.append(flag_lists[1])
     responses.append(_number("UIDVALIDITY", mailbox.uid_validity, "UIDs valid"))
     responses.append(_number("UIDNEXT", uid_next, "Predicted next UID"))

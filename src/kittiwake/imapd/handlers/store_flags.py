@@ -72,7 +72,7 @@ async def store(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
         if command.uid or session.qresync:
             items.append(("UID", b"%d" % update.uid))
         if not command.silent or external:
-            items.append(("FLAGS", encode_flag_list(update.flags.names())))
+            items.append(("FLAGS", encode_flag_list(selected.flag_names(update.uid, update.flags))))
         if with_modseq:
             items.append(("MODSEQ", b"(%d)" % update.modseq))
         yield r.FetchResponse(sequence_number=number, items=tuple(items))

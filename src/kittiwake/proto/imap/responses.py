@@ -480,6 +480,8 @@ class BodyLiteral:
 
     `serialize_parts()` emits the `{size}CRLF` header itself; the server must then write exactly `size`
     octets read through `source`, an opaque handle the FETCH handler chose (a blob key and offset range).
+    Unless `binary`, each chunk goes through `wire_format.replace_nul` first: only a literal8 may carry NUL
+    (RFC 9051 §4.3.1), and the replacement keeps every length, partial FETCH origins included.
     """
 
     size: int

@@ -11,8 +11,8 @@ Rules that need a decision:
   INTERNALDATE shows, unless the context names another zone.
 - SENTBEFORE/SENTON/SENTSINCE compare the date of the Date: field in that field's own zone; a message
   without a readable Date: field matches none of them.
-- \\Recent is never set by this server (IMAP4rev2 removed it), so RECENT and NEW match nothing and OLD
-  matches everything.
+- \\Recent is one of the view's flags when the message is recent in the session (RFC 3501 §2.3.2); an
+  IMAP4rev2 session has none (RFC 9051 removed it), so there RECENT and NEW match nothing and OLD everything.
 - MODSEQ with an entry name compares the message's mod-sequence: it is at least that of any one flag.
 - `$` (RFC 5182) is the saved result as a set of UIDs, for sequence-number and UID keys alike; with no
   saved result it is the empty set.

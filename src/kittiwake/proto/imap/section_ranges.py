@@ -11,6 +11,15 @@ or that message's body when it is not.
 A section that names no part of the message (a part number past the last part, HEADER or TEXT of a part
 that is not message/rfc822) is not an error: RFC 9051 defines no response for it, and like Dovecot the plan
 is an empty range with `exists` False, which the server sends as an empty string.
+
+BINARY[part] (RFC 3516 §4.2) is the section with its Content-Transfer-Encoding removed: for a leaf, its
+decoded body. A multipart or message/rfc822 section may only have an identity encoding (RFC 2045 §6.4), and
+BINARY[] is the whole message, header included; such a section goes out as stored, except that each base64
+or quoted-printable leaf inside it is decoded and the header of that leaf says "binary" instead, so the
+result is still a well-formed MIME entity. That is what Dovecot answers. RFC 9051 §6.4.5 notes that clients
+can only request BINARY of leaf parts; RFC 3516 puts no such limit, and neither defines another answer.
+`plan_binary` lists the stored byte ranges in order and what to do with each; `BinaryAssembler` turns the
+stored bytes into the content chunk by chunk, so memory stays bounded by one header block.
 """
 
 from __future__ import annotations
@@ -21,19 +30,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kittiwake.mail.structure import BodyPart, MessageStructure
+from kittiwake.mail.transfer_encoding import Decoder, make_decoder
 from kittiwake.proto.imap.fetch_items import Partial, Section, SectionText
 
 __all__ = [
+    "BinaryAssembler",
     "BinaryError",
     "BinaryPlan",
+    "BinarySegment",
     "HeaderFilter",
     "SectionPlan",
+    "SegmentKind",
     "apply_partial",
     "filter_header_fields",
     "find_part",
     "plan_binary",
     "plan_section",
     "render_section",
+    "rewrite_binary_header",
 ]
 
 
@@ -59,28 +73,48 @@ class SectionPlan:
         return self.end - self.start
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BinaryPlan:
-    """The encoded body of a leaf part (`start`..`end`) and its Content-Transfer-Encoding, upper case."""
+class SegmentKind(enum.Enum):
+    """What BINARY does with one range of the stored bytes."""
 
+    COPY = "copy"  # sent as stored: identity-encoded bodies, headers, delimiters, preambles
+    DECODE = "decode"  # a leaf body in base64 or quoted-printable, decoded
+    HEADER = "header"  # the header of a decoded part, its Content-Transfer-Encoding made "binary"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BinarySegment:
+    kind: SegmentKind
     start: int
     end: int
-    encoding: str
+    encoding: str = "7BIT"  # for DECODE: the Content-Transfer-Encoding, upper case
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BinaryPlan:
+    """The stored bytes `start`..`end` that answer BINARY[part], as consecutive segments in order."""
+
+    segments: tuple[BinarySegment, ...]
     exists: bool = True
+
+    @property
+    def start(self) -> int:
+        return self.segments[0].start if self.segments else 0
+
+    @property
+    def end(self) -> int:
+        return self.segments[-1].end if self.segments else 0
 
 
 class BinaryError(enum.Enum):
     """Why BINARY[part] cannot be answered; the value is the response text the server may use."""
 
-    # RFC 3516 §4.3 (RFC 9051 §7.1 UNKNOWN-CTE): NO [UNKNOWN-CTE] for an encoding the server cannot decode.
+    # RFC 3516 §4.3 (RFC 9051 §7.1 UNKNOWN-CTE): NO [UNKNOWN-CTE] for an encoding the server cannot decode,
+    # in the section or in any part inside it.
     UNKNOWN_CTE = "unknown Content-Transfer-Encoding"
-    # RFC 3516 §4.2: BINARY removes the Content-Transfer-Encoding of one section. A multipart, an
-    # encapsulated message or the whole message (BINARY[]) holds other parts, each with its own, so it is
-    # refused rather than answered with a mix of decoded and encoded bytes.
-    NOT_A_LEAF = "BINARY needs a single, non-multipart body part"
 
 
 _DECODABLE = frozenset(("7BIT", "8BIT", "BINARY", "BASE64", "QUOTED-PRINTABLE"))
+_DECODED = frozenset(("BASE64", "QUOTED-PRINTABLE"))  # the others are identity encodings (RFC 2045 §6.2)
 _HEADER_TEXTS = frozenset((SectionText.HEADER, SectionText.HEADER_FIELDS, SectionText.HEADER_FIELDS_NOT))
 
 
@@ -210,18 +244,135 @@ def apply_partial(length: int, partial: Partial | None) -> tuple[int, int]:
 
 
 def plan_binary(structure: MessageStructure, part: tuple[int, ...]) -> BinaryPlan | BinaryError:
-    """The encoded bytes and encoding that answer BINARY[part] and BINARY.SIZE[part] (RFC 3516 §4.2).
+    """The segments of stored bytes that answer BINARY[part] and BINARY.SIZE[part] (RFC 3516 §4.2).
 
-    A part that does not exist is an empty plan with `exists` False, as for BODY[part].
+    BINARY[] is the whole message, header included; BINARY[n] is the body of part n, which for a
+    message/rfc822 part is the encapsulated message, header included. A part that does not exist is an
+    empty plan with `exists` False, as for BODY[part].
     """
+    segments = _Segments()
     if not part:
-        return BinaryError.NOT_A_LEAF
-    found = find_part(structure, part)
-    if found is None:
-        return BinaryPlan(start=structure.size, end=structure.size, encoding="7BIT", exists=False)
-    if found.is_multipart or found.message is not None:
-        return BinaryError.NOT_A_LEAF
-    encoding = found.encoding.upper() or "7BIT"
+        error = _plan_entity(structure.root, segments, with_header=True)
+    else:
+        found = find_part(structure, part)
+        if found is None:
+            return BinaryPlan(segments=(), exists=False)
+        error = _plan_entity(found, segments, with_header=False)
+    return error if error is not None else BinaryPlan(segments=tuple(segments.items))
+
+
+class _Segments:
+    """Segments being planned; neighbouring COPY ranges are merged into one."""
+
+    def __init__(self) -> None:
+        self.items: list[BinarySegment] = []
+
+    def add(self, kind: SegmentKind, start: int, end: int, encoding: str = "7BIT") -> None:
+        last = self.items[-1] if self.items else None
+        if last is not None:
+            start = max(start, last.end)  # never twice the same bytes, whatever offsets a damaged part has
+        if end <= start:
+            return
+        if kind is SegmentKind.COPY and last is not None and last.kind is kind and last.end == start:
+            self.items[-1] = BinarySegment(kind=kind, start=last.start, end=end)
+            return
+        self.items.append(BinarySegment(kind=kind, start=start, end=end, encoding=encoding))
+
+
+def _plan_entity(part: BodyPart, segments: _Segments, *, with_header: bool) -> BinaryError | None:
+    encoding = part.encoding.upper() or "7BIT"
     if encoding not in _DECODABLE:
         return BinaryError.UNKNOWN_CTE
-    return BinaryPlan(start=found.body_start, end=found.body_end, encoding=encoding)
+    if with_header:
+        kind = SegmentKind.HEADER if encoding in _DECODED else SegmentKind.COPY
+        segments.add(kind, part.header_start, part.body_start)
+    inner = part.children if part.is_multipart else (part.message.root,) if part.message is not None else ()
+    if not inner:
+        kind = SegmentKind.DECODE if encoding in _DECODED else SegmentKind.COPY
+        segments.add(kind, part.body_start, part.body_end, encoding)
+        return None
+    # Preamble, delimiters and epilogue (or nothing, around an encapsulated message) go as stored.
+    position = part.body_start
+    for child in inner:
+        segments.add(SegmentKind.COPY, position, child.header_start)
+        error = _plan_entity(child, segments, with_header=True)
+        if error is not None:
+            return error
+        position = max(position, child.body_end)
+    segments.add(SegmentKind.COPY, position, part.body_end)
+    return None
+
+
+_TRANSFER_ENCODING = ("Content-Transfer-Encoding",)
+_BINARY_ENCODING_FIELD = b"Content-Transfer-Encoding: binary\r\n"
+
+
+def rewrite_binary_header(block: bytes | bytearray | memoryview) -> bytes:
+    """A decoded part's header block: its Content-Transfer-Encoding fields replaced by one saying "binary"
+    (RFC 2045 §6.2), put last before the blank line that ends the block, every other line as it was."""
+    kept = filter_header_fields(block, _TRANSFER_ENCODING, negate=True)
+    if kept.endswith(b"\n\r\n") or kept == b"\r\n":
+        return kept[:-2] + _BINARY_ENCODING_FIELD + b"\r\n"
+    return kept + _BINARY_ENCODING_FIELD
+
+
+class BinaryAssembler:
+    """Turns the stored bytes `plan.start`..`plan.end`, fed in chunks of any size, into BINARY content.
+
+    Call `feed()` with each chunk in order and `flush()` once at the end; each returns the content known so
+    far. Only a HEADER segment is held whole (a header block); bodies are decoded as they pass.
+    """
+
+    def __init__(self, plan: BinaryPlan) -> None:
+        self._segments = plan.segments
+        self._index = 0
+        self._position = plan.start
+        self._header = bytearray()
+        self._decoder: Decoder | None = None
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> bytes:
+        out: list[bytes] = []
+        view = memoryview(chunk)
+        while view and self._index < len(self._segments):
+            segment = self._segments[self._index]
+            if self._position < segment.start:  # bytes between segments belong to none
+                skip = min(len(view), segment.start - self._position)
+                view = view[skip:]
+                self._position += skip
+                continue
+            take = min(len(view), segment.end - self._position)
+            self._emit(segment, view[:take], out)
+            view = view[take:]
+            self._position += take
+            if self._position >= segment.end:
+                self._finish(segment, out)
+                self._index += 1
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        """Call once after the last chunk: ends a segment that the stored bytes stopped short of (a message
+        shorter than its structure says), so what was read of it still goes out."""
+        out: list[bytes] = []
+        if self._index < len(self._segments):
+            self._finish(self._segments[self._index], out)
+            self._index = len(self._segments)
+        return b"".join(out)
+
+    def _emit(self, segment: BinarySegment, data: memoryview, out: list[bytes]) -> None:
+        if segment.kind is SegmentKind.COPY:
+            out.append(bytes(data))
+        elif segment.kind is SegmentKind.HEADER:
+            self._header += data
+        else:
+            if self._decoder is None:
+                self._decoder = make_decoder(segment.encoding)
+                assert self._decoder is not None, "plan_binary plans only encodings it can decode"
+            out.append(self._decoder.feed(data))
+
+    def _finish(self, segment: BinarySegment, out: list[bytes]) -> None:
+        if segment.kind is SegmentKind.HEADER:
+            out.append(rewrite_binary_header(self._header))
+            self._header.clear()
+        elif segment.kind is SegmentKind.DECODE and self._decoder is not None:
+            out.append(self._decoder.flush())
+            self._decoder = None

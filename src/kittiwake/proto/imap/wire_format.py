@@ -68,9 +68,18 @@ def _quote(data: bytes) -> bytes:
     return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
+def replace_nul(data: bytes) -> bytes:
+    """`data` with every NUL octet turned into 0x80, the length unchanged, as Dovecot sends it.
+
+    RFC 3501 §4.3.1, RFC 9051 §4.3.1: a string holding NUL is a binary string, which only a literal8
+    answering BINARY[...] may carry (RFC 9051 §9: a literal is made of CHAR8, which excludes NUL).
+    """
+    return data.replace(b"\x00", b"\x80")
+
+
 def encode_literal(value: str | bytes) -> bytes:
-    """A synchronising-form literal `{n}CRLF` followed by the octets."""
-    data = to_bytes(value)
+    """A synchronising-form literal `{n}CRLF` followed by the octets, NUL replaced (see `replace_nul`)."""
+    data = replace_nul(to_bytes(value))
     return b"{%d}\r\n" % len(data) + data
 
 
@@ -100,7 +109,7 @@ def encode_string(value: str | bytes, *, utf8: bool = False) -> bytes:
     data = to_bytes(value)
     if can_quote(data, utf8=utf8):
         return _quote(data)
-    return b"{%d}\r\n" % len(data) + data
+    return encode_literal(data)
 
 
 def encode_nstring(value: str | bytes | None, *, utf8: bool = False) -> bytes:

@@ -25,6 +25,8 @@ _FIELDS = (
     "unseen",
     "deleted",
     "size",
+    "first_recent_uid",
+    "recent",
 )
 MAILBOX_COLUMNS = ", ".join(_FIELDS)
 
@@ -168,8 +170,8 @@ def _rename_inbox(tx: Transaction, inbox: Mailbox, new: str) -> None:
     moved = [row[0] for row in conn.execute("SELECT uid FROM messages WHERE mailbox_id = ?", (inbox.id,))]
     target_id = insert_mailbox(conn, inbox.account_id, new, None)
     conn.execute(
-        "UPDATE mailboxes SET uid_next = ?, highest_modseq = ?, messages = ?, unseen = ?, deleted = ?, size = ?"
-        " WHERE id = ?",
+        "UPDATE mailboxes SET uid_next = ?, highest_modseq = ?, messages = ?, unseen = ?, deleted = ?, size = ?,"
+        " first_recent_uid = ?, recent = ? WHERE id = ?",
         (
             inbox.uid_next,
             inbox.highest_modseq,
@@ -177,14 +179,16 @@ def _rename_inbox(tx: Transaction, inbox: Mailbox, new: str) -> None:
             inbox.unseen,
             inbox.deleted,
             inbox.size,
+            inbox.first_recent_uid,
+            inbox.recent,
             target_id,
         ),
     )
     conn.execute("UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?", (target_id, inbox.id))
     # INBOX keeps its UIDVALIDITY and UIDNEXT, so the moved UIDs are never reused there.
     conn.execute(
-        "UPDATE mailboxes SET messages = 0, unseen = 0, deleted = 0, size = 0, highest_modseq = highest_modseq + 1"
-        " WHERE id = ?",
+        "UPDATE mailboxes SET messages = 0, unseen = 0, deleted = 0, size = 0, recent = 0,"
+        " highest_modseq = highest_modseq + 1 WHERE id = ?",
         (inbox.id,),
     )
     modseq = inbox.highest_modseq + 1
@@ -201,3 +205,22 @@ def _rename_inbox(tx: Transaction, inbox: Mailbox, new: str) -> None:
         )
     )
     tx.changes.append(MailboxesChanged(account_id=inbox.account_id))
+
+
+def claim_recent(tx: Transaction, mailbox_id: int) -> tuple[int, int]:
+    """RFC 3501 §2.3.2: the UIDs `first <= uid < end` no session has claimed are now the caller's alone.
+
+    Runs in the writer, so claims never overlap: the mailbox's first recent UID moves up to UIDNEXT, and
+    the next claim starts there. Nothing to claim gives `first == end`. No MODSEQ moves: \\Recent is the
+    state of a session, not of the message.
+    """
+    row = tx.conn.execute(
+        "SELECT first_recent_uid, uid_next FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
+    if row is None:
+        raise errors.MailboxNotFound(f"mailbox {mailbox_id} no longer exists")
+    first, end = int(row[0]), int(row[1])
+    if first >= end:
+        return end, end
+    tx.conn.execute("UPDATE mailboxes SET first_recent_uid = ?, recent = 0 WHERE id = ?", (end, mailbox_id))
+    return first, end

@@ -135,10 +135,11 @@ def _insert_rows(
     unseen = sum(1 for row in rows if not row[5] & SEEN)
     deleted = sum(1 for row in rows if row[5] & DELETED)
     size = sum(row[4] for row in rows)
+    # New UIDs are at or above UIDNEXT, so above the first recent UID: every new message is recent.
     conn.execute(
         "UPDATE mailboxes SET uid_next = ?, highest_modseq = ?, messages = messages + ?, unseen = unseen + ?,"
-        " deleted = deleted + ?, size = size + ? WHERE id = ?",
-        (rows[-1][1] + 1, modseq, len(rows), unseen, deleted, size, mailbox_id),
+        " deleted = deleted + ?, size = size + ?, recent = recent + ? WHERE id = ?",
+        (rows[-1][1] + 1, modseq, len(rows), unseen, deleted, size, len(rows), mailbox_id),
     )
 
 
@@ -239,15 +240,19 @@ def expunge(
         "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
         [(mailbox_id, r[0], modseq) for r in rows],
     )
+    (first_recent,) = conn.execute(
+        "SELECT first_recent_uid FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
     conn.execute(
         "UPDATE mailboxes SET highest_modseq = ?, messages = messages - ?, unseen = unseen - ?,"
-        " deleted = deleted - ?, size = size - ? WHERE id = ?",
+        " deleted = deleted - ?, size = size - ?, recent = recent - ? WHERE id = ?",
         (
             modseq,
             len(rows),
             sum(1 for r in rows if not r[3] & SEEN),
             sum(1 for r in rows if r[3] & DELETED),
             sum(r[2] for r in rows),
+            sum(1 for r in rows if r[0] >= first_recent),
             mailbox_id,
         ),
     )

@@ -610,6 +610,34 @@ class SqliteStore:
             self._first_unseen[mailbox_id] = (state, first)
         return first
 
+    async def claim_recent(self, mailbox_id: int) -> tuple[int, int]:
+        """Claim for the calling session the messages no session has been told of as recent (RFC 3501
+        §2.3.2): returns (first, end), UIDs `first <= uid < end` being recent in that session alone, and
+        `first == end` when there are none. The usual case, nothing to claim, is one read on the loop;
+        otherwise the claim is a writer operation, so two sessions never claim the same UID."""
+        row = self._read_now(
+            lambda c: c.execute(
+                "SELECT first_recent_uid, uid_next FROM mailboxes WHERE id = ?", (mailbox_id,)
+            ).fetchone()
+        )
+        if row is None:
+            raise errors.MailboxNotFound(str(mailbox_id))
+        if row[0] >= row[1]:
+            return int(row[1]), int(row[1])
+        return await self._write(lambda tx: mailbox_ops.claim_recent(tx, mailbox_id))
+
+    async def first_recent_uid(self, mailbox_id: int) -> int:
+        """The lowest UID no session has claimed as recent; a read-only session sees those from here up as
+        recent without claiming them (RFC 3501 §6.3.2: EXAMINE must not make messages lose \\Recent)."""
+        row = self._read_now(
+            lambda c: c.execute(
+                "SELECT first_recent_uid FROM mailboxes WHERE id = ?", (mailbox_id,)
+            ).fetchone()
+        )
+        if row is None:
+            raise errors.MailboxNotFound(str(mailbox_id))
+        return int(row[0])
+
     async def load_messages(
         self, mailbox_id: int, uids: UidRanges, *, with_structure: bool = False
     ) -> list[MessageRecord]:

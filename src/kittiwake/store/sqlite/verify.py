@@ -61,12 +61,17 @@ def _check_mailboxes(conn: sqlite3.Connection) -> list[str]:
         "SELECT mb.id, mb.name, mb.uid_next, mb.highest_modseq, mb.messages, mb.unseen, mb.deleted, mb.size,"
         " count(m.uid), coalesce(max(m.uid), 0), coalesce(max(m.modseq), 0),"
         " coalesce(sum(m.system_flags & 1 = 0), 0), coalesce(sum(m.system_flags & 8 != 0), 0),"
-        " coalesce(sum(m.size), 0)"
+        " coalesce(sum(m.size), 0), mb.first_recent_uid, mb.recent, coalesce(sum(m.uid >= mb.first_recent_uid), 0)"
         " FROM mailboxes mb LEFT JOIN messages m ON m.mailbox_id = mb.id GROUP BY mb.id"
     ).fetchall()
     for (mid, name, uid_next, modseq, messages, unseen, deleted, size, n, max_uid, max_modseq, n_unseen,
-         n_deleted, n_size) in rows:  # fmt: skip
+         n_deleted, n_size, first_recent, recent, n_recent) in rows:  # fmt: skip
         label = f"mailbox {mid} ({name})"
+        if first_recent > uid_next or recent != n_recent:
+            problems.append(
+                f"{label}: first recent UID {first_recent} (UIDNEXT {uid_next}) with {recent} recent,"
+                f" content has {n_recent} from there"
+            )
         if max_uid >= uid_next:
             problems.append(f"{label}: UID {max_uid} is not below UIDNEXT {uid_next}")
         if max_modseq > modseq:

@@ -98,7 +98,7 @@ def _search(text: str) -> SearchKey:
         ("KEYWORD $important", True),  # flags compare ignoring case
         ("KEYWORD $Junk", False),
         ("UNKEYWORD $Junk", True),
-        ("RECENT", False),  # \Recent is never set
+        ("RECENT", False),  # this view has no \Recent
         ("NEW", False),
         ("OLD", True),
         ("FROM jörg", True),
@@ -152,6 +152,23 @@ def _search(text: str) -> SearchKey:
 )
 def test_search_key_matches_per_rfc9051(search: str, expected: bool) -> None:
     assert matches(_search(search), View(), CONTEXT) is expected
+
+
+@pytest.mark.parametrize(
+    ("flags", "search", "expected"),
+    [
+        (("\\Recent",), "RECENT", True),
+        (("\\Recent",), "NEW", True),
+        (("\\Recent", "\\Seen"), "NEW", False),
+        (("\\Recent",), "OLD", False),
+        (("\\Seen",), "OLD", True),
+    ],
+)
+def test_recent_new_and_old_follow_the_recent_flag_of_the_view(
+    flags: tuple[str, ...], search: str, expected: bool
+) -> None:
+    # RFC 3501 §6.4.4: NEW is RECENT UNSEEN; OLD is NOT RECENT.
+    assert matches(_search(search), View(flags=flags), CONTEXT) is expected
 
 
 def test_internal_date_can_be_read_in_another_zone() -> None:

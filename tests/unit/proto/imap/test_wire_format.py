@@ -90,6 +90,15 @@ def test_encode_literal_counts_octets_not_characters() -> None:
     assert encode_literal("\u00e9") == b"{2}\r\n\xc3\xa9"
 
 
+def test_encode_literal_sends_nul_as_0x80_with_the_same_count() -> None:
+    # RFC 3501 §4.3.1, RFC 9051 §4.3.1: NUL makes a binary string, which a plain literal may not carry.
+    assert encode_literal(b"a\x00b\x00") == b"{4}\r\na\x80b\x80"
+
+
+def test_encode_string_puts_a_value_with_nul_in_a_literal_without_nul() -> None:
+    assert encode_string(b"x\x00y") == b"{3}\r\nx\x80y"
+
+
 def test_encode_literal8_uses_tilde_form() -> None:
     assert encode_literal8(b"\x00\x01") == b"~{2}\r\n\x00\x01"
 
@@ -221,10 +230,10 @@ def test_render_uid_set_rejects_an_empty_set() -> None:
 
 
 @given(st.binary(min_size=0, max_size=2000), st.booleans())
-def test_encode_string_round_trips_through_a_decoder(value: bytes, utf8: bool) -> None:
+def test_encode_string_round_trips_through_a_decoder_with_nul_as_0x80(value: bytes, utf8: bool) -> None:
     wire = encode_string(value, utf8=utf8)
     decoded, rest = decode_string(wire)
-    assert decoded == value
+    assert decoded == value.replace(b"\x00", b"\x80")
     assert rest == b""
 
 
