@@ -81,6 +81,11 @@ async def check_postfix_relays_into_kittiwake(site: Site, postfix: PostfixPeer) 
     parsed = email.message_from_bytes(stored, policy=email.policy.compat32)
     received = " ".join(str((parsed.get_all("Received") or [""])[0]).split())
     assert "ESMTPS" in received or "TLS" in received, received
+    # Postfix logs the delivery once it has read our 250, a moment after the message is stored.
+    for _ in range(100):
+        if "status=sent" in postfix.log():
+            break
+        await asyncio.sleep(0.1)
     assert "status=sent" in postfix.log()
 
 
