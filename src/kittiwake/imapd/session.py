@@ -141,15 +141,22 @@ class ImapSession:
         assert self.selected is not None, "handler ran without a selected mailbox"
         return self.selected
 
-    async def claim_recent(self, selected: SelectedMailbox) -> None:
+    async def claim_recent(self, selected: SelectedMailbox, row: Mailbox | None = None) -> None:
         """Settle which of the messages the session has heard of are \\Recent in it; call before announcing
         them. RFC 3501 §2.3.2: a message is recent in the first session to be notified of it, and when
         that session is read-write, later sessions do not see it so; the store hands each UID to one
         claiming session only. A read-only session (EXAMINE) sees the unclaimed ones as recent without
         claiming them (RFC 3501 §6.3.2). An IMAP4rev2 session claims too, so a later IMAP4rev1 session does
-        not see as recent what it was told of first, but never shows \\Recent itself."""
+        not see as recent what it was told of first, but never shows \\Recent itself.
+
+        `row`, the mailbox as SELECT just read it, answers without another read when it covers every UID
+        the session holds: either nothing in it is unclaimed, or the session only looks (EXAMINE)."""
         newest = selected.newest_uid
         if newest < selected.recent_known_below:
+            return
+        unclaimed = row is not None and row.first_recent_uid < row.uid_next
+        if row is not None and newest < row.uid_next and (selected.read_only or not unclaimed):
+            selected.note_recent(row.first_recent_uid, row.uid_next)
             return
         try:
             if selected.read_only:

@@ -180,9 +180,9 @@ class InboundChecks:
         # One read of the message serves both the header checks and DKIM; only a message with forged
         # results (rare) is read again after they are renamed.
         message = spool.read_all(self.settings.max_verify_size)
-        head = message[:HEADER_LIMIT] if message is not None else spool.head(HEADER_LIMIT)
-        end = head.find(b"\r\n\r\n")
-        header_block = head[: end + 4] if end >= 0 else head
+        source = message if message is not None else spool.head(HEADER_LIMIT)
+        end = source.find(b"\r\n\r\n", 0, HEADER_LIMIT)
+        header_block = source[: end + 4] if end >= 0 else source[:HEADER_LIMIT]
         forged = forged_result_ranges(header_block, self.hostname)
         for start, _ in forged:
             spool.overwrite(start, FORGED_NAME)

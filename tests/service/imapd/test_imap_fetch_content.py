@@ -247,3 +247,13 @@ async def test_binary_of_a_section_holding_a_part_it_cannot_decode_is_refused(se
     assert (await raw.command("b", "FETCH 1 BINARY.SIZE[]"))[-1].startswith(b"b NO [UNKNOWN-CTE]")
     assert (await raw.command("c", "FETCH 1 BINARY.SIZE[3]"))[-1].startswith(b"c OK")
     raw.close()
+
+
+async def test_binary_of_a_part_that_does_not_exist_is_empty(server: RunningServer) -> None:
+    await append(server, MIME_MESSAGE)
+    raw = await selected(server)
+    lines, literals = await fetch(raw, "f", "FETCH 1 (BINARY.PEEK[9] BINARY.SIZE[9])")
+    assert lines[-1].startswith(b"f OK")
+    assert literals == [(b"", b"")]
+    assert b" BINARY.SIZE[9] 0" in b"".join(lines)
+    raw.close()

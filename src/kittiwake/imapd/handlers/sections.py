@@ -84,17 +84,9 @@ def _binary_plan(structure: MessageStructure, part: tuple[int, ...]) -> sr.Binar
 async def _open_decoded(
     session: ImapSession, record: MessageRecord, plan: sr.BinaryPlan
 ) -> AsyncIterator[bytes]:
-    """The BINARY content, its stored bytes opened now (see fetch.blob_literal)."""
-    if not plan.segments:
-        return _assembled(_no_bytes(), plan)
-    source = await session.store.open_blob(record.blob_id, plan.start, plan.end)
-    return _assembled(source, plan)
-
-
-async def _no_bytes() -> AsyncIterator[bytes]:
-    nothing: tuple[bytes, ...] = ()
-    for chunk in nothing:
-        yield chunk
+    """The BINARY content, its stored bytes opened now (see fetch.blob_literal). A plan without segments
+    opens the empty range 0..0."""
+    return _assembled(await session.store.open_blob(record.blob_id, plan.start, plan.end), plan)
 
 
 async def _assembled(source: AsyncIterator[bytes], plan: sr.BinaryPlan) -> AsyncIterator[bytes]:

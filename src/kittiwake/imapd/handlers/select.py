@@ -31,7 +31,7 @@ async def select(session: ImapSession, command: c.Command) -> AsyncIterator[r.Re
     selected.load(await session.store.load_uids(mailbox.id))
     selected.keywords = set(await session.store.mailbox_keywords(mailbox.id))
     # RFC 3501 §6.3.1: SELECT takes the recent messages for this session; EXAMINE only looks (§6.3.2).
-    await session.claim_recent(selected)
+    await session.claim_recent(selected, mailbox)
     for response in _untagged(session, selected, mailbox.uid_next):
         yield response
     if not session.rev2 and mailbox.unseen:
