@@ -19,19 +19,45 @@ def insert_blob(tx: Transaction, blob: BlobRef, size: int, refs: int) -> int:
 
 def add_refs(tx: Transaction, counts: Sequence[tuple[int, int]]) -> None:
     tx.conn.executemany(
-        "UPDATE blobs SET refs = refs + ? WHERE id = ?", [(n, blob_id) for blob_id, n in counts]
+        "UPDATE blobs SET refs = refs + ?, released_at = NULL WHERE id = ?",
+        [(n, blob_id) for blob_id, n in counts],
     )
 
 
-def release_blobs(tx: Transaction, files: FileBlobStore, counts: Sequence[tuple[int, int]]) -> None:
-    """Drop references; a blob whose last reference goes is deleted, its file only after the commit."""
+def release_blobs(
+    tx: Transaction,
+    files: FileBlobStore,
+    counts: Sequence[tuple[int, int]],
+    *,
+    released_at: int | None = None,
+) -> None:
+    """Drop references. A blob whose last reference goes is deleted (its file only after the commit), or,
+    with `released_at`, kept for sessions that may still be reading it and left to `delete_released`."""
     conn = tx.conn
     conn.executemany("UPDATE blobs SET refs = refs - ? WHERE id = ?", [(n, blob_id) for blob_id, n in counts])
     for blob_id, _ in counts:
         row = conn.execute("SELECT refs, file_name FROM blobs WHERE id = ?", (blob_id,)).fetchone()
         if row is None or row[0] > 0:
             continue
+        if released_at is not None:
+            conn.execute("UPDATE blobs SET released_at = ? WHERE id = ?", (released_at, blob_id))
+            continue
         conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
-        if row[1] is not None:
-            name = str(row[1])
-            tx.after_commit.append(lambda name=name: files.remove(name))  # type: ignore[misc]
+        _remove_after_commit(tx, files, row[1])
+
+
+def delete_released(tx: Transaction, files: FileBlobStore, before: int, limit: int) -> int:
+    """Delete up to `limit` blobs released before `before` (seconds since the epoch); returns how many."""
+    rows = tx.conn.execute(
+        "SELECT id, file_name FROM blobs WHERE released_at < ? AND refs <= 0 LIMIT ?", (before, limit)
+    ).fetchall()
+    tx.conn.executemany("DELETE FROM blobs WHERE id = ?", [(row[0],) for row in rows])
+    for _, file_name in rows:
+        _remove_after_commit(tx, files, file_name)
+    return len(rows)
+
+
+def _remove_after_commit(tx: Transaction, files: FileBlobStore, file_name: object) -> None:
+    if file_name is not None:
+        name = str(file_name)
+        tx.after_commit.append(lambda: files.remove(name))

@@ -109,7 +109,9 @@ def _has_children(conn: sqlite3.Connection, account_id: int, name: str) -> bool:
     return row is not None
 
 
-def delete_mailbox(tx: Transaction, blob_files: FileBlobStore, account_id: int, name: str) -> None:
+def delete_mailbox(
+    tx: Transaction, blob_files: FileBlobStore, account_id: int, name: str, *, keep_for_readers: bool = True
+) -> None:
     conn = tx.conn
     mailbox = select_mailbox(conn, account_id, name)
     if mailbox.name == "INBOX":
@@ -130,7 +132,8 @@ def delete_mailbox(tx: Transaction, blob_files: FileBlobStore, account_id: int, 
     conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox.id,))
     conn.execute("DELETE FROM mailbox_keywords WHERE mailbox_id = ?", (mailbox.id,))
     conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox.id,))
-    release_blobs(tx, blob_files, blob_counts)
+    released_at = int(time.time()) if keep_for_readers else None  # as expunge does
+    release_blobs(tx, blob_files, blob_counts, released_at=released_at)
     tx.changes.append(MailboxesChanged(account_id=account_id))
 
 

@@ -7,6 +7,7 @@ allows messages changed by one command to share a mod-sequence) and keeps the ma
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -218,8 +219,10 @@ def expunge(
     ranges: UidRanges | None,
     *,
     only_deleted: bool = True,
+    keep_for_readers: bool = True,
 ) -> list[Expunged]:
-    """Remove messages (by default those flagged \\Deleted), recording each UID for VANISHED."""
+    """Remove messages (by default those flagged \\Deleted), recording each UID for VANISHED. Their bytes
+    stay readable until swept (`keep_for_readers`), or go with the commit."""
     conn = tx.conn
     _, modseq, _ = _take_uids(conn, mailbox_id, 0)
     clause, params = range_clause(ranges) if ranges is not None else ("1", [])
@@ -256,7 +259,9 @@ def expunge(
             mailbox_id,
         ),
     )
-    release_blobs(tx, files, list(Counter(r[1] for r in rows).items()))
+    # RFC 2180 §4.1.1: sessions not yet told of the expunge may still read these bytes for a while.
+    released_at = int(time.time()) if keep_for_readers else None
+    release_blobs(tx, files, list(Counter(r[1] for r in rows).items()), released_at=released_at)
     expunged = [Expunged(uid=r[0], modseq=modseq) for r in rows]
     tx.changes.append(
         MessagesExpunged(mailbox_id=mailbox_id, expunged=tuple(expunged), highest_modseq=modseq)

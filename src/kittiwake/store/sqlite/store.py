@@ -6,6 +6,7 @@ import array
 import asyncio
 import contextlib
 import itertools
+import logging
 import sqlite3
 import threading
 import time
@@ -42,17 +43,23 @@ from kittiwake.store.models import (
     MessageRecord,
 )
 from kittiwake.store.sqlite import mailbox_ops, message_ops, queue_ops
-from kittiwake.store.sqlite.blob_refs import insert_blob
+from kittiwake.store.sqlite.blob_refs import delete_released, insert_blob
 from kittiwake.store.sqlite.connection import connect, migrate
 from kittiwake.store.sqlite.queue_ops import insert_queue_entry
 from kittiwake.store.sqlite.verify import sweep, verify_store
 from kittiwake.store.sqlite.writer import Checkpointer, GroupCommitWriter, Transaction
 from kittiwake.store.uid_cache import UID_TYPECODE, UidCache
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 BLOB_CHUNK = 65536
 FLAG_SNAPSHOTS_KEPT = 8  # mailboxes; 100,000 messages take about 0.5 MB
 OTHER_PROCESS_POLL = 1.0  # seconds between looks for commits by other processes
+# Bytes of expunged messages stay readable this long (RFC 2180 §4.1.1), and are then deleted a few at a time
+# (each batch one short write on the loop) every RELEASE_SWEEP seconds.
+RELEASE_GRACE = 60
+RELEASE_SWEEP = 10.0
+RELEASE_BATCH = 64
 _ACCOUNT_COLUMNS = "id, address, password_hash, quota_bytes, quota_messages"
 _FLAG_ROW_COLUMNS = {"modseq": "modseq", "internal_date": "internal_date", "size": "size"}
 _MESSAGE_COLUMNS = "mailbox_id, uid, modseq, internal_date, size, system_flags, keywords, blob_id"
@@ -154,6 +161,7 @@ class SqliteStore:
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-reader")
         self._watcher: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -174,6 +182,7 @@ class SqliteStore:
         await asyncio.to_thread(prepare, data_dir, recover)
         store = cls(data_dir, changes=changes, max_group=max_group, inline_max=inline_max)
         store._watcher = asyncio.create_task(store._watch_other_processes(), name="store-watch")
+        store._sweeper = asyncio.create_task(store._sweep_released_forever(), name="store-sweep")
         return store
 
     async def _watch_other_processes(self) -> None:
@@ -184,16 +193,37 @@ class SqliteStore:
             if self._writer.committed_elsewhere():
                 self._publish(ChangedElsewhere())
 
+    async def _sweep_released_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RELEASE_SWEEP)
+            try:
+                await self.sweep_released(int(time.time()) - RELEASE_GRACE)
+            except Exception:  # a full disk, say: the bytes wait for the next round
+                log.exception("deleting the bytes of expunged messages failed")
+
+    async def sweep_released(self, before: int) -> int:
+        """Delete the bytes of expunged messages released before `before`; returns how many blobs went."""
+        deleted = 0
+        while self._read_now(
+            lambda c: c.execute("SELECT 1 FROM blobs WHERE released_at < ? LIMIT 1", (before,)).fetchone()
+        ):
+            batch = await self._write(lambda tx: delete_released(tx, self.files, before, RELEASE_BATCH))
+            deleted += batch
+            if batch < RELEASE_BATCH:
+                break
+        return deleted
+
     @property
     def writer_stats(self) -> tuple[int, int]:
         """(transactions committed, operations committed): operations per transaction is the group size."""
         return self._writer.groups, self._writer.operations
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        for task in (self._watcher, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await asyncio.to_thread(self._writer.close)
         await asyncio.to_thread(self._checkpointer.close)
         self._readers.shutdown(wait=True)
@@ -312,11 +342,12 @@ class SqliteStore:
             names = conn.execute(
                 "SELECT name FROM mailboxes WHERE account_id = ? ORDER BY length(name) DESC", (account_id,)
             ).fetchall()
+            # A removed account's mail goes at once: nobody may read it any more, and its space is wanted back.
             for (name,) in names:
                 if name != "INBOX":
-                    mailbox_ops.delete_mailbox(tx, files, account_id, name)
+                    mailbox_ops.delete_mailbox(tx, files, account_id, name, keep_for_readers=False)
             inbox = mailbox_ops.select_mailbox(conn, account_id, "INBOX")
-            message_ops.expunge(tx, files, inbox.id, None, only_deleted=False)
+            message_ops.expunge(tx, files, inbox.id, None, only_deleted=False, keep_for_readers=False)
             conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (inbox.id,))
             conn.execute("DELETE FROM mailbox_keywords WHERE mailbox_id = ?", (inbox.id,))
             conn.execute("DELETE FROM mailboxes WHERE id = ?", (inbox.id,))

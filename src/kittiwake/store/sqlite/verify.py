@@ -12,7 +12,9 @@ def referenced_files(conn: sqlite3.Connection) -> set[str]:
 
 
 def sweep(conn: sqlite3.Connection, files: FileBlobStore) -> None:
-    """Remove what a crash may have left: unfinished temp files and files no committed row refers to."""
+    """Remove what a crash may have left: unfinished temp files and files no committed row refers to, and
+    the bytes of expunged messages, which no session is reading before the server has started."""
+    conn.execute("DELETE FROM blobs WHERE released_at IS NOT NULL AND refs <= 0")
     files.clear_temp()
     files.sweep_orphans(referenced_files(conn))
 
