@@ -14,7 +14,7 @@ from kittiwake.imapd.errors import refusal_for
 from kittiwake.imapd.session import ImapSession
 from kittiwake.proto.imap import commands as c
 from kittiwake.proto.imap import responses as r
-from kittiwake.proto.imap.errors import BadCharset, ParseError
+from kittiwake.proto.imap.errors import BadCharset, MailboxNameRefused, ParseError
 from kittiwake.proto.imap.parser import parse_command
 from kittiwake.proto.imap.receiver import RawCommand
 from kittiwake.proto.imap.states import ConnectionState, is_allowed, next_state
@@ -39,8 +39,11 @@ def handles(*kinds: type[c.Command]) -> Callable[[Handler], Handler]:
 async def run_command(session: ImapSession, raw: RawCommand) -> None:
     io = session.io
     tag = raw.tag.decode("ascii", "replace")
+    refused: MailboxNameRefused | None = None
     try:
         command = parse_command(raw, utf8=session.utf8)
+    except MailboxNameRefused as error:
+        command, refused = error.command, error
     except BadCharset as error:
         await io.send(
             r.Tagged(
@@ -61,7 +64,10 @@ async def run_command(session: ImapSession, raw: RawCommand) -> None:
         await io.send(r.Tagged(tag=tag, status=r.Status.BAD, text=f"{raw.name.decode()} not allowed now"))
         return
     condstore_before = session.condstore
-    tagged = await _run_handler(session, command)
+    if refused is not None:
+        tagged = await _refuse_name(session, command, refused)
+    else:
+        tagged = await _run_handler(session, command)
     session.state = next_state(session.state, command, ok=tagged.status is r.Status.OK)
     selected = session.selected
     if (
@@ -82,6 +88,21 @@ async def run_command(session: ImapSession, raw: RawCommand) -> None:
 
 
 _OPENS = (c.Select, c.Examine)
+
+
+async def _refuse_name(session: ImapSession, command: c.Command, refused: MailboxNameRefused) -> r.Tagged:
+    """NO for a well-formed command naming a mailbox the server cannot accept (RFC 9051 §5.1), [CANNOT]
+    when it was the name to create (RFC 5530 §3). A refused SELECT or EXAMINE still closes the mailbox
+    that was selected, as any failing one does (RFC 9051 §6.3.2)."""
+    if isinstance(command, _OPENS) and session.selected is not None:
+        session.unselect()
+        await session.io.send(
+            r.UntaggedStatus(status=r.Status.OK, text="Previous mailbox closed", code=r.CLOSED)
+        )
+    code = r.CANNOT if refused.creating else None
+    return r.Tagged(
+        tag=command.tag, status=r.Status.NO, text=f"Invalid mailbox name: {refused.text}", code=code
+    )
 
 
 async def _run_handler(session: ImapSession, command: c.Command) -> r.Tagged:

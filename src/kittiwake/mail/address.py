@@ -8,6 +8,7 @@ import ipaddress
 import re
 from typing import NamedTuple
 
+from kittiwake.mail.encoded_words import decode_header_value
 from kittiwake.mail.headers import read_quoted_string, skip_comment
 
 
@@ -135,6 +136,36 @@ def parse_address_list(value: str) -> tuple[ParsedAddress, ...]:
     if in_group:
         result.append(ParsedAddress(None, None, None, None))
     return tuple(result)
+
+
+def format_address_list(value: str) -> str:
+    """An address-list field value, raw as in the header, written out as a reader sees it.
+
+    Each mailbox becomes `Display Name <local@domain>` (or `local@domain` without a display name), with the
+    name's encoded words decoded (RFC 2047 §5), its quoting and quoted-pairs undone, and comments and
+    folding whitespace gone (RFC 5322 §3.4); a group becomes `name: member, member;`. SEARCH FROM, TO, CC
+    and BCC match against this as well as against the decoded field (RFC 9051 §6.4.4), as Dovecot matches
+    the address list it rewrites, so `Joe Q. Public <jqp@x.test>` is found however the field spelled it.
+    """
+    pieces: list[str] = []
+    previous = ""  # "group", "member" or "", what the last piece was
+    for entry in parse_address_list(value):
+        if entry.mailbox is None:  # the end of a group
+            pieces.append(";")
+            previous = "member"
+            continue
+        if previous == "member":
+            pieces.append(", ")
+        elif previous == "group":
+            pieces.append(" ")
+        if entry.host is None:  # the start of a group: its display name
+            pieces.append(decode_header_value(entry.mailbox) + ":")
+            previous = "group"
+            continue
+        address = f"{entry.mailbox}@{entry.host}" if entry.host else entry.mailbox
+        pieces.append(f"{decode_header_value(entry.name)} <{address}>" if entry.name else address)
+        previous = "member"
+    return "".join(pieces)
 
 
 # RFC 5321 §4.1.2 with RFC 6531 §3.3: atext and qtextSMTP extended with UTF8-non-ascii (no lone surrogates).

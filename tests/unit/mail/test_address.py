@@ -11,6 +11,7 @@ from kittiwake.mail.address import (
     ParsedAddress,
     canonical_address,
     domain_to_unicode,
+    format_address_list,
     normalize_domain,
     parse_address,
     parse_address_list,
@@ -78,6 +79,36 @@ GROUP_END = ParsedAddress(None, None, None, None)
 )
 def test_address_lists_are_parsed(value: str, addresses: list[ParsedAddress]) -> None:
     assert list(parse_address_list(value)) == addresses
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("jdoe@example.org", "jdoe@example.org"),
+        ('"Joe Q. Public" <john.q.public@example.com> (Work)', "Joe Q. Public <john.q.public@example.com>"),
+        ("john@example.com (John Smith)", "john@example.com"),
+        ("=?UTF-8?Q?J=C3=B6rg?= <j@example.com>", "Jörg <j@example.com>"),
+        ("=?UTF-8?Q?Doe=2C_John?= <j@x.test>, k@x.test", "Doe, John <j@x.test>, k@x.test"),
+        ('"Giant; \\"Big\\" Box" <sys@example.net>', 'Giant; "Big" Box <sys@example.net>'),
+        ("Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>", "Pete <pete@silly.test>"),
+        ("Mary\r\n  Smith <mary@x.test>", "Mary Smith <mary@x.test>"),
+        ("undisclosed-recipients:;", "undisclosed-recipients:;"),
+        (
+            "A Group:Ed Jones <c@a.test>,joe@where.test;, after@x.test",
+            "A Group: Ed Jones <c@a.test>, joe@where.test;, after@x.test",
+        ),
+        ("no-domain", "no-domain"),
+        ("", ""),
+    ],
+)
+def test_address_lists_are_written_out_as_a_reader_sees_them(value: str, written: str) -> None:
+    # RFC 5322 §3.4 address lists with RFC 2047 §5 encoded words in display names.
+    assert format_address_list(value) == written
+
+
+@given(st.text(max_size=200))
+def test_writing_out_any_address_list_never_raises(value: str) -> None:
+    assert isinstance(format_address_list(value), str)
 
 
 @given(st.text(max_size=200))

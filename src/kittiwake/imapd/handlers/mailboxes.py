@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 from kittiwake.imapd.dispatch import handles
@@ -10,6 +9,7 @@ from kittiwake.imapd.errors import CommandFailed
 from kittiwake.imapd.session import ImapSession
 from kittiwake.proto.imap import commands as c
 from kittiwake.proto.imap import responses as r
+from kittiwake.proto.imap.mailbox_listing import list_entries, lsub_entries
 from kittiwake.proto.imap.mailbox_names import DELIMITER, check_mailbox_name, normalize_inbox
 from kittiwake.store.models import Mailbox
 
@@ -71,36 +71,6 @@ async def unsubscribe(session: ImapSession, command: c.Command) -> AsyncIterator
     yield _done(command)
 
 
-def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
-    """RFC 9051 §6.3.9: `*` matches anything, `%` anything but the delimiter; INBOX matches without case."""
-    full = pattern if pattern.startswith(DELIMITER) or not reference else reference + pattern
-    if full[:5].upper() == "INBOX" and (len(full) == 5 or full[5] in (DELIMITER, "*", "%")):
-        full = "INBOX" + full[5:]
-    parts = []
-    for chunk in re.split(r"([*%])", full):
-        if chunk == "*":
-            parts.append(".*")
-        elif chunk == "%":
-            parts.append(f"[^{re.escape(DELIMITER)}]*")
-        else:
-            parts.append(re.escape(chunk))
-    return re.compile("".join(parts) + r"\Z", re.DOTALL)
-
-
-def _attributes(mailbox: Mailbox | None, names: set[str], name: str, subscribed: set[str]) -> list[str]:
-    attrs: list[str] = []
-    if mailbox is None:
-        attrs.append("\\NonExistent")
-    prefix = name + DELIMITER
-    has_children = any(other.startswith(prefix) for other in names)
-    attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
-    if mailbox is not None and mailbox.special_use:
-        attrs.append(mailbox.special_use)
-    if name in subscribed:
-        attrs.append("\\Subscribed")
-    return attrs
-
-
 @handles(c.List)
 async def list_(session: ImapSession, command: c.Command) -> AsyncIterator[r.Response]:
     assert isinstance(command, c.List)
@@ -112,41 +82,39 @@ async def list_(session: ImapSession, command: c.Command) -> AsyncIterator[r.Res
     account_id = session.account_id()
     mailboxes = {m.name: m for m in await session.store.list_mailboxes(account_id)}
     subscribed = set(await session.store.list_subscriptions(account_id))
-    selection = command.selection
-    only_subscribed = c.ListSelection.SUBSCRIBED in selection
-    show_subscribed = only_subscribed or command.returns.subscribed
-    regexes = [pattern_regex(command.reference, pattern) for pattern in command.patterns]
-    candidates = sorted(set(mailboxes) | (subscribed if only_subscribed else set()), key=_inbox_first)
-    for name in candidates:
-        if not any(regex.match(name) for regex in regexes):
-            continue
-        if only_subscribed and name not in subscribed:
-            continue
-        mailbox = mailboxes.get(name)
-        if c.ListSelection.SPECIAL_USE in selection and (mailbox is None or not mailbox.special_use):
-            continue
-        attrs = _attributes(mailbox, set(mailboxes), name, subscribed if show_subscribed else set())
-        yield r.ListResponse(attributes=tuple(attrs), delimiter=DELIMITER, name=name, utf8=session.utf8)
+    entries = list_entries(
+        mailboxes={name: mailbox.special_use for name, mailbox in mailboxes.items()},
+        subscribed=subscribed,
+        reference=command.reference,
+        patterns=command.patterns,
+        selection=command.selection,
+        show_subscribed=c.ListSelection.SUBSCRIBED in command.selection or command.returns.subscribed,
+        # RFC 5258 §3.4: \NonExistent implies \Noselect, the only one an RFC 3501 LIST client knows.
+        nonexistent="\\NonExistent" if command.extended or session.rev2 else "\\Noselect",
+    )
+    for entry in entries:
+        yield r.ListResponse(
+            attributes=entry.attributes,
+            delimiter=DELIMITER,
+            name=entry.name,
+            utf8=session.utf8,
+            child_info=entry.child_info,
+        )
+        mailbox = mailboxes.get(entry.name)
         if command.returns.status is not None and mailbox is not None:
+            # RFC 5819 §2: no STATUS for a name that is not a mailbox (\NonExistent).
             yield status_response(session, mailbox, command.returns.status)
     yield _done(command)
-
-
-def _inbox_first(name: str) -> tuple[int, str]:
-    return (0 if name == "INBOX" else 1, name)
 
 
 @handles(c.Lsub)
 async def lsub(session: ImapSession, command: c.Command) -> AsyncIterator[r.Response]:
     assert isinstance(command, c.Lsub)
-    regex = pattern_regex(command.reference, command.pattern)
-    existing = {m.name for m in await session.store.list_mailboxes(session.account_id())}
-    for name in sorted(await session.store.list_subscriptions(session.account_id()), key=_inbox_first):
-        if regex.match(name):
-            attrs = () if name in existing else ("\\Noselect",)
-            yield r.ListResponse(
-                attributes=attrs, delimiter=DELIMITER, name=name, utf8=session.utf8, lsub=True
-            )
+    subscribed = await session.store.list_subscriptions(session.account_id())
+    for entry in lsub_entries(subscribed=subscribed, reference=command.reference, pattern=command.pattern):
+        yield r.ListResponse(
+            attributes=entry.attributes, delimiter=DELIMITER, name=entry.name, utf8=session.utf8, lsub=True
+        )
     yield _done(command)
 
 

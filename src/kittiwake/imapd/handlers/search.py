@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from kittiwake.imapd.dispatch import handles
 from kittiwake.imapd.selected import SelectedMailbox, uid_runs
 from kittiwake.imapd.session import ImapSession
-from kittiwake.mail.address import parse_address_list
+from kittiwake.mail.address import format_address_list, parse_address_list
 from kittiwake.mail.dates import parse_date
 from kittiwake.mail.encoded_words import decode_header_value
+from kittiwake.mail.headers import HeaderField, parse_header_fields
 from kittiwake.mail.structure import MessageStructure
 from kittiwake.mail.structure_codec import load_structure
-from kittiwake.mail.text_extraction import extract_text, header_text, header_values
+from kittiwake.mail.text_extraction import extract_text, header_text
 from kittiwake.proto.imap import commands as c
 from kittiwake.proto.imap import responses as r
 from kittiwake.proto.imap import search_eval as ev
@@ -48,6 +49,7 @@ class _View:
     recent: bool = False  # RFC 3501 §6.4.4 RECENT/NEW/OLD: \Recent in this session
     body: str | None = None  # filled in before matching when a BODY or TEXT key needs it
     _headers_text: str | None = field(default=None)
+    _fields: list[HeaderField] | None = field(default=None)  # the header block split once, for every key
 
     @property
     def sequence_number(self) -> int:
@@ -74,8 +76,18 @@ class _View:
     def modseq(self) -> int:
         return self.record.modseq
 
+    def _raw_values(self, name: str) -> list[str]:
+        if self._fields is None:
+            self._fields = parse_header_fields(self.header_block)
+        wanted = name.lower()
+        return [value for field_name, value in self._fields if field_name.lower() == wanted]
+
     def header(self, name: str) -> list[str]:
-        return header_values(self.header_block, name)
+        return [decode_header_value(value) for value in self._raw_values(name)]
+
+    def addresses(self, name: str) -> list[str]:
+        # Parsed from the raw value, so an encoded word that decodes to "," or "<" cannot split an address.
+        return [format_address_list(value) for value in self._raw_values(name)]
 
     def sent_date(self) -> datetime.date | None:
         values = self.header("Date")

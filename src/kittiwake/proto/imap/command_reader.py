@@ -41,6 +41,8 @@ class CommandReader:
         self.tag = tag
         self.utf8 = utf8
         self.depth = 0
+        # (text, creating) of the first mailbox name that parsed but cannot be accepted; see refuse_name.
+        self.refused_name: tuple[str, bool] | None = None
         self._args = args
         self._index = 0
         self._text = self._text_part(0)
@@ -132,19 +134,30 @@ class CommandReader:
             return None
         return self.string()
 
-    def mailbox(self) -> str:
-        return normalize_inbox(self.decode_name(self.astring()))
+    def mailbox(self, *, creating: bool = False) -> str:
+        return normalize_inbox(self.decode_name(self.astring(), creating=creating))
 
     def list_mailbox(self) -> str:
         if self.peek() == b'"' or self.at_literal():
             return self.decode_name(self.string())
         return self.decode_name(self.match(_LIST_ATOM, "mailbox pattern").group())
 
-    def decode_name(self, raw: bytes) -> str:
+    def decode_name(self, raw: bytes, *, creating: bool = False) -> str:
+        """Decode a mailbox name or pattern; one that does not decode is refused (see `refuse_name`)."""
         try:
             return decode_mailbox_name(raw, utf8=self.utf8)
         except MailboxNameError as exc:
-            raise self.fail(str(exc)) from None
+            self.refuse_name(str(exc), creating=creating)
+            return ""
+
+    def refuse_name(self, text: str, *, creating: bool = False) -> None:
+        """Note that a syntactically valid mailbox name cannot be accepted, and go on parsing.
+
+        The first refusal wins. The parser raises `MailboxNameRefused` (a NO) once the whole command has
+        parsed, so a grammar error anywhere in the command still gets its BAD.
+        """
+        if self.refused_name is None:
+            self.refused_name = (text, creating)
 
     def sequence_set(self) -> SequenceSet:
         try:

@@ -1,8 +1,9 @@
 """Parse a framed `RawCommand` into a command dataclass (RFC 9051 §9 grammar and the extensions' ABNF).
 
-`parse_command` raises `ParseError` (answer `tag BAD text`) for any grammar error, and nothing else. String
-arguments stay `bytes` until a rule says how to decode them: mailbox names through `mailbox_names`, search
-strings through the command's CHARSET.
+`parse_command` raises `ParseError` (answer `tag BAD text`) for any grammar error, and nothing else; two
+kinds of it are answered NO: `BadCharset`, and `MailboxNameRefused` for a mailbox name that is well formed
+but cannot be accepted (RFC 9051 §5.1). String arguments stay `bytes` until a rule says how to decode them:
+mailbox names through `mailbox_names`, search strings through the command's CHARSET.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from kittiwake.proto.imap import commands as c
 from kittiwake.proto.imap import fetch_items as f
 from kittiwake.proto.imap import search_keys as s
 from kittiwake.proto.imap.command_reader import MAX_NUMBER64, CommandReader
-from kittiwake.proto.imap.errors import MailboxNameError, ParseError
+from kittiwake.proto.imap.errors import MailboxNameError, MailboxNameRefused, ParseError
 from kittiwake.proto.imap.mailbox_names import DELIMITER, check_mailbox_name
 from kittiwake.proto.imap.receiver import Literal, RawCommand
 
@@ -30,7 +31,8 @@ Parser = Callable[[CommandReader, bool], c.Command]
 
 
 def parse_command(raw: RawCommand, *, utf8: bool = False) -> c.Command:
-    """Parse one command; raise `ParseError` (answer `tag BAD text`) or `BadCharset` (answer NO).
+    """Parse one command; raise `ParseError` (answer `tag BAD text`), or one of its kinds answered NO:
+    `BadCharset`, or `MailboxNameRefused` for a well-formed command naming a mailbox it cannot accept.
 
     `utf8` is True once the client enabled IMAP4rev2 or UTF8=ACCEPT: mailbox names are then UTF-8 instead
     of modified UTF-7 (RFC 9051 §5.1, RFC 6855 §3).
@@ -50,6 +52,9 @@ def parse_command(raw: RawCommand, *, utf8: bool = False) -> c.Command:
         raise reader.fail("unknown command")
     command = parser(reader, uid)
     reader.end()
+    if reader.refused_name is not None:
+        text, creating = reader.refused_name
+        raise MailboxNameRefused(tag, text, command=command, creating=creating)
     return command
 
 
@@ -175,14 +180,18 @@ def _parse_qresync(r: CommandReader) -> c.QresyncParameters:
 
 
 def _new_mailbox(r: CommandReader) -> str:
-    """A name to create: RFC 9051 §6.3.4 drops one trailing delimiter, then the name must be valid."""
-    name = r.mailbox()
+    """A name to create: RFC 9051 §6.3.4 drops one trailing delimiter, then the name must be valid.
+
+    A name that is well formed but unacceptable (RFC 9051 §5.1) is refused with NO [CANNOT], not BAD.
+    """
+    name = r.mailbox(creating=True)
     if name.endswith(DELIMITER) and name != DELIMITER:
         name = name[: -len(DELIMITER)]
-    try:
-        check_mailbox_name(name, creating=True)
-    except MailboxNameError as exc:
-        raise r.fail(str(exc)) from None
+    if r.refused_name is None:
+        try:
+            check_mailbox_name(name, creating=True)
+        except MailboxNameError as exc:
+            r.refuse_name(str(exc), creating=True)
     return name
 
 

@@ -251,7 +251,7 @@ class FlagsResponse:
 class ListResponse:
     """`* LIST (attributes) "/" name [extended items]` (RFC 9051 §7.3.1, RFC 5258), or `* LSUB` (RFC 3501).
 
-    `child_info` fills the RFC 5258 §4 `("CHILDINFO" ("SUBSCRIBED"))` item; `old_name` the RFC 9051 §6.3.9
+    `child_info` fills the RFC 5258 §3.5 `("CHILDINFO" ("SUBSCRIBED"))` item; `old_name` the RFC 9051 §6.3.9
     `("OLDNAME" ("name"))` item.
     """
 

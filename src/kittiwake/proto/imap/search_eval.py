@@ -6,6 +6,10 @@ results against the mailbox, then calls the matcher on each message through the 
 
 Rules that need a decision:
 - Strings match as case-insensitive substrings, compared after Unicode case folding.
+- FROM, TO, CC and BCC (and HEADER on any address field) match "the contents of the header field"
+  (RFC 9051 §6.4.4) in two spellings: the field with its encoded words decoded, comments included, and
+  the address list written out as `Name <local@domain>` (the view's `addresses`), as Dovecot matches it.
+  Either one containing the string is a match.
 - BEFORE/ON/SINCE compare the date of the internal date "disregarding time and timezone" (RFC 9051
   §6.4.4): the calendar date in the zone the internal date was recorded in, which is the date that FETCH
   INTERNALDATE shows, unless the context names another zone.
@@ -48,6 +52,7 @@ from kittiwake.proto.imap.search_keys import (
 from kittiwake.proto.imap.sequence_set import STAR, SequenceSet
 
 __all__ = [
+    "ADDRESS_FIELDS",
     "MessageView",
     "SearchContext",
     "SearchNeed",
@@ -75,6 +80,7 @@ class MessageView(Protocol):
     @property
     def modseq(self) -> int: ...
     def header(self, name: str) -> list[str]: ...  # decoded values of every field called `name`
+    def addresses(self, name: str) -> list[str]: ...  # address fields called `name`, written out
     def sent_date(self) -> datetime.date | None: ...  # see `sent_date_from_header`
     def headers_text(self) -> str: ...
     def body_text(self) -> str: ...
@@ -106,6 +112,14 @@ class SearchContext:
 
 
 Matcher = Callable[[MessageView], bool]
+
+# RFC 5322 §3.6.2, §3.6.3 and §3.6.6: the fields whose value is an address list.
+ADDRESS_FIELDS = frozenset(
+    {
+        *("FROM", "SENDER", "REPLY-TO", "TO", "CC", "BCC"),
+        *("RESENT-FROM", "RESENT-SENDER", "RESENT-TO", "RESENT-CC", "RESENT-BCC"),
+    }
+)
 
 
 def sent_date_from_header(value: str | None) -> datetime.date | None:
@@ -235,7 +249,12 @@ def _compile_text(key: HeaderKey | BodyKey | TextKey) -> _Compiled:
         return lambda m: needle in m.headers_text() or needle in m.body_text()
     name = key.field
     # RFC 9051 §6.4.4: HEADER with an empty string matches every message that has the field.
-    return lambda m: any(needle in value.casefold() for value in m.view.header(name))
+    if name.upper() not in ADDRESS_FIELDS:
+        return lambda m: any(needle in value.casefold() for value in m.view.header(name))
+    return lambda m: (
+        any(needle in value.casefold() for value in m.view.header(name))
+        or any(needle in value.casefold() for value in m.view.addresses(name))
+    )
 
 
 def _compile_date(key: DateKey, context: SearchContext) -> _Compiled:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from kittiwake.mail.address import format_address_list
+from kittiwake.mail.encoded_words import decode_header_value
 from kittiwake.proto.imap.command_reader import CommandReader
 from kittiwake.proto.imap.search_eval import (
     SearchContext,
@@ -56,6 +58,9 @@ class View:
             "X-EMPTY": [""],
         }
     )
+    written_out: dict[str, list[str]] = field(
+        default_factory=lambda: {"FROM": ["Jörg Müller <jorg@example.com>"]}
+    )
     sent: datetime.date | None = datetime.date(2026, 11, 20)
     text_of_headers: str = "From: Jörg Müller <jorg@example.com>\nSubject: Quarterly Report\n"
     text_of_body: str = "The STRASSE numbers are attached."
@@ -63,6 +68,9 @@ class View:
 
     def header(self, name: str) -> list[str]:
         return self.headers.get(name.upper(), [])
+
+    def addresses(self, name: str) -> list[str]:
+        return self.written_out.get(name.upper(), [])
 
     def sent_date(self) -> datetime.date | None:
         return self.sent
@@ -271,3 +279,58 @@ def test_needs_names_only_the_data_the_keys_read(key: SearchKey, expected: Searc
 
 def test_needs_without_body_keys_skips_the_body() -> None:
     assert not needs(_search("OR FROM a SUBJECT b SEEN SINCE 1-Jan-2026 UID 1:*")) & SearchNeed.BODY
+
+
+def _view_with_header(name: str, raw: str) -> View:
+    """A view of a message whose only `name` field is `raw`, read as the server reads a header block."""
+    return View(
+        headers={name.upper(): [decode_header_value(raw)]},
+        written_out={name.upper(): [format_address_list(raw)]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "search"),
+    [
+        ('"Joe Q. Public" <john.q.public@example.com> (Work)', 'FROM "Public"'),
+        ('"Joe Q. Public" <john.q.public@example.com> (Work)', 'FROM "john.q.public@example.com"'),
+        ('"Joe Q. Public" <john.q.public@example.com> (Work)', 'FROM "Work"'),  # the comment is content
+        ('"Joe Q. Public" <john.q.public@example.com> (Work)', 'FROM "Joe Q. Public <john.q.public@"'),
+        ("john@example.com (John Smith)", 'FROM "Smith"'),
+        ("john@example.com (John Smith)", 'FROM "john@example.com"'),
+        ("=?UTF-8?Q?J=C3=B6rg?= <j@example.com>", 'FROM "Jörg"'),
+        ("=?UTF-8?Q?J=C3=B6rg?= <j@example.com>", 'FROM "jörg <j@example.com>"'),
+        ('"=?UTF-8?B?SsO2cmc=?=" <j@example.com>', 'FROM "JÖRG"'),  # an encoded word inside quotes
+        ('"Joe \\"Q\\" Public" <jqp@x.test>', 'FROM "Joe "Q" Public"'),  # quoted-pairs undone
+        ("Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>", 'FROM "pete@silly.test"'),
+        ("A Group:Ed Jones <c@a.test>,joe@where.test;", 'FROM "Ed Jones <c@a.test>"'),
+    ],
+)
+def test_address_keys_match_the_decoded_field_or_its_written_out_addresses(raw: str, search: str) -> None:
+    # RFC 9051 §6.4.4: a substring of the field's contents, display names and addresses alike.
+    assert matches(_search(search), _view_with_header("From", raw), CONTEXT)
+
+
+@pytest.mark.parametrize("key", ["TO", "CC", "BCC", "HEADER Reply-To"])
+def test_every_address_field_is_matched_through_its_written_out_addresses(key: str) -> None:
+    field_name = key.removeprefix("HEADER ")
+    view = _view_with_header(field_name, "bob(the builder)@example.net")
+    assert matches(_search(f'{key} "bob@example.net"'), view, CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("raw", "search"),
+    [
+        ('"Joe Q. Public" <john.q.public@example.com>', 'FROM "john@example.com"'),
+        ("john@example.com (John Smith)", 'FROM "Jones"'),
+        ("=?UTF-8?Q?J=C3=B6rg?= <j@example.com>", 'FROM "=?UTF-8"'),  # encoded words are decoded
+        ("Pete <pete@silly.test>", 'TO "pete"'),  # another field
+    ],
+)
+def test_address_keys_do_not_match_what_the_field_does_not_say(raw: str, search: str) -> None:
+    assert not matches(_search(search), _view_with_header("From", raw), CONTEXT)
+
+
+def test_other_header_fields_are_not_written_out_as_addresses() -> None:
+    view = View(headers={"SUBJECT": ["pete(x)@silly.test"]}, written_out={"SUBJECT": ["pete@silly.test"]})
+    assert not matches(_search('SUBJECT "pete@silly.test"'), view, CONTEXT)
