@@ -224,6 +224,18 @@ async def test_rename_moves_children_and_inbox_rename_empties_inbox(store: Sqlit
     assert await store.verify() == []
 
 
+async def test_renaming_inbox_under_a_new_parent_creates_the_parent(store: SqliteStore) -> None:
+    account = await make_account(store)
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    await store.deliver(await incoming(store, b"m\r\n"), [inbox.id])
+    await store.rename_mailbox(account.id, "INBOX", "Archive/2026")  # RFC 9051 §6.3.6, as §6.3.4 for CREATE
+    names = {m.name for m in await store.list_mailboxes(account.id)}
+    assert {"INBOX", "Archive", "Archive/2026"} <= names
+    assert (await store.get_mailbox(account.id, "Archive/2026")).messages == 1
+    assert (await store.get_mailbox(account.id, "Archive")).messages == 0
+    assert await store.verify() == []
+
+
 async def test_delete_refuses_inbox_and_parents(store: SqliteStore) -> None:
     account = await make_account(store)
     await store.create_mailbox(account.id, "P/C")

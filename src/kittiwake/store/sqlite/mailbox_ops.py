@@ -86,7 +86,15 @@ def create_mailbox(tx: Transaction, account_id: int, name: str, special_use: str
         "SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?", (account_id, name)
     ).fetchone():
         raise errors.MailboxExists(name)
-    # RFC 9051 §6.3.4: the server SHOULD create the superior names a new name needs.
+    _create_superiors(conn, account_id, name)
+    mailbox_id = insert_mailbox(conn, account_id, name, special_use)
+    tx.changes.append(MailboxesChanged(account_id=account_id))
+    row = conn.execute(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+    return mailbox_from_row(row)
+
+
+def _create_superiors(conn: sqlite3.Connection, account_id: int, name: str) -> None:
+    """RFC 9051 §6.3.4 and §6.3.6: the server SHOULD create the superior names a new name needs."""
     parts = name.split(DELIMITER)
     for depth in range(1, len(parts)):
         parent = DELIMITER.join(parts[:depth])
@@ -94,10 +102,6 @@ def create_mailbox(tx: Transaction, account_id: int, name: str, special_use: str
             "SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?", (account_id, parent)
         ).fetchone():
             insert_mailbox(conn, account_id, parent, None)
-    mailbox_id = insert_mailbox(conn, account_id, name, special_use)
-    tx.changes.append(MailboxesChanged(account_id=account_id))
-    row = conn.execute(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
-    return mailbox_from_row(row)
 
 
 def _has_children(conn: sqlite3.Connection, account_id: int, name: str) -> bool:
@@ -147,16 +151,10 @@ def rename_mailbox(tx: Transaction, account_id: int, old: str, new: str) -> None
         raise errors.MailboxExists(new)
     if new.startswith(mailbox.name + DELIMITER):
         raise errors.InvalidMailboxName("a mailbox cannot be moved under itself")
+    _create_superiors(conn, account_id, new)
     if mailbox.name == "INBOX":
         _rename_inbox(tx, mailbox, new)
         return
-    parts = new.split(DELIMITER)
-    for depth in range(1, len(parts)):
-        parent = DELIMITER.join(parts[:depth])
-        if not conn.execute(
-            "SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?", (account_id, parent)
-        ).fetchone():
-            insert_mailbox(conn, account_id, parent, None)
     prefix = mailbox.name + DELIMITER
     # RFC 9051 §6.3.6: inferior hierarchical names are renamed too.
     conn.execute(
