@@ -49,7 +49,9 @@ def _tokenize(value: str) -> list[_Token]:
         if kind == "space":
             space, position = True, match.end()
         elif kind == "comment":
-            space, position = True, skip_comment(value, position)
+            end = skip_comment(value, position)
+            tokens.append(("comment", _comment_text(value[position:end]), space))
+            space, position = True, end
         elif kind == "quoted":
             text, position = read_quoted_string(value, position)
             tokens.append(("quoted", text, space))
@@ -58,6 +60,12 @@ def _tokenize(value: str) -> list[_Token]:
             tokens.append((match[0] if kind == "special" else kind, match[0], space))
             position, space = match.end(), False
     return tokens
+
+
+def _comment_text(comment: str) -> str:
+    """A comment's text without its parentheses and quoted-pairs (RFC 5322 §3.2.2)."""
+    inner = comment[1:-1] if comment.endswith(")") else comment[1:]
+    return re.sub(r"\\(.)", r"\1", inner, flags=re.DOTALL).strip()
 
 
 def _phrase(tokens: list[_Token]) -> str | None:
@@ -83,7 +91,7 @@ def _addr_spec(tokens: list[_Token]) -> tuple[str, str]:
 def _angle_address(tokens: list[_Token], position: int) -> tuple[tuple[str | None, str, str], int]:
     """Read an angle-addr whose contents start at `position`: ((route, local, domain), index after ">")."""
     end = next((i for i in range(position, len(tokens)) if tokens[i][0] == ">"), len(tokens))
-    inner = tokens[position:end]
+    inner = [token for token in tokens[position:end] if token[0] != "comment"]
     route: str | None = None
     # RFC 5322 §4.4: obs-route "@a,@b:" before the addr-spec.
     colon = next((i for i, token in enumerate(inner) if token[0] == ":"), -1)
@@ -95,35 +103,44 @@ def _angle_address(tokens: list[_Token], position: int) -> tuple[tuple[str | Non
 
 
 def parse_address_list(value: str) -> tuple[ParsedAddress, ...]:
-    """Parse an RFC 5322 §3.4 address-list (mailboxes and groups); never raises, junk gives best effort."""
+    """Parse an RFC 5322 §3.4 address-list (mailboxes and groups); never raises, junk gives best effort.
+
+    A mailbox with no display name takes the text of its last comment as one, as in the older
+    `user@domain (Real Name)` form: Dovecot's ENVELOPE does so (and imaptest expects it).
+    """
     tokens = _tokenize(value)
     result: list[ParsedAddress] = []
     phrase: list[_Token] = []
     angle: tuple[str | None, str, str] | None = None
+    comment: str | None = None  # the last comment of the current mailbox
     in_group = False
 
     def flush() -> None:
-        nonlocal angle
+        nonlocal angle, comment
         if angle is not None:
-            result.append(ParsedAddress(_phrase(phrase), angle[0], angle[1], angle[2]))
+            result.append(ParsedAddress(_phrase(phrase) or comment or None, angle[0], angle[1], angle[2]))
         elif phrase:
             local, domain = _addr_spec(phrase)
-            result.append(ParsedAddress(None, None, local, domain))
+            result.append(ParsedAddress(comment or None, None, local, domain))
         phrase.clear()
         angle = None
+        comment = None
 
     position = 0
     while position < len(tokens):
         token = tokens[position]
         kind = token[0]
         position += 1
-        if kind == "<" and angle is None:
+        if kind == "comment":
+            comment = token[1]
+        elif kind == "<" and angle is None:
             angle, position = _angle_address(tokens, position)
         elif kind == ",":
             flush()
         elif kind == ":" and not in_group and angle is None:
             result.append(ParsedAddress(None, None, _phrase(phrase) or "", None))
             phrase.clear()
+            comment = None
             in_group = True
         elif kind == ";":
             flush()

@@ -44,6 +44,14 @@ GROUP_END = ParsedAddress(None, None, None, None)
             [ParsedAddress("Pete", None, "pete", "silly.test")],
         ),
         ("undisclosed-recipients:;", [ParsedAddress(None, None, "undisclosed-recipients", None), GROUP_END]),
+        # No display name: the last comment gives one, as Dovecot's ENVELOPE does.
+        ("user@domain (Real Name)", [ParsedAddress("Real Name", None, "user", "domain")]),
+        ("<u@d.test> (Real \\) Name)", [ParsedAddress("Real ) Name", None, "u", "d.test")]),
+        (
+            "a@x.test (A), b@x.test",
+            [ParsedAddress("A", None, "a", "x.test"), ParsedAddress(None, None, "b", "x.test")],
+        ),
+        ("group2: (foo) ;", [ParsedAddress(None, None, "group2", None), GROUP_END]),
         (
             "A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;, after@x.test",
             [
@@ -86,7 +94,7 @@ def test_address_lists_are_parsed(value: str, addresses: list[ParsedAddress]) ->
     [
         ("jdoe@example.org", "jdoe@example.org"),
         ('"Joe Q. Public" <john.q.public@example.com> (Work)', "Joe Q. Public <john.q.public@example.com>"),
-        ("john@example.com (John Smith)", "john@example.com"),
+        ("john@example.com (John Smith)", "John Smith <john@example.com>"),  # the comment names it
         ("=?UTF-8?Q?J=C3=B6rg?= <j@example.com>", "Jörg <j@example.com>"),
         ("=?UTF-8?Q?Doe=2C_John?= <j@x.test>, k@x.test", "Doe, John <j@x.test>, k@x.test"),
         ('"Giant; \\"Big\\" Box" <sys@example.net>', 'Giant; "Big" Box <sys@example.net>'),

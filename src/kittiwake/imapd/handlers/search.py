@@ -215,11 +215,13 @@ def _esearch(
 
 
 def _address(views: list[str]) -> SortAddress | None:
+    """The first entry of the first field's address list, as FETCH ENVELOPE gives it: a group's start
+    entry counts, its addr-mailbox being the group name (RFC 5256 §3 and RFC 5957 §3 "first address"; so
+    Dovecot sorts, as imaptest checks)."""
     for value in views:
         for parsed in parse_address_list(value):
-            if parsed.host is not None:
-                name = decode_header_value(parsed.name) if parsed.name else None
-                return SortAddress(display_name=name, mailbox=parsed.mailbox, host=parsed.host)
+            name = decode_header_value(parsed.name) if parsed.name else None
+            return SortAddress(display_name=name, mailbox=parsed.mailbox, host=parsed.host)
     return None
 
 

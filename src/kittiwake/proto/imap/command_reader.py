@@ -138,9 +138,16 @@ class CommandReader:
         return normalize_inbox(self.decode_name(self.astring(), creating=creating))
 
     def list_mailbox(self) -> str:
+        """A LIST or LSUB pattern. One that is not valid modified UTF-7 is not refused: it is taken as it
+        is written, so it matches only names spelled that way and LIST answers OK, as Dovecot does."""
         if self.peek() == b'"' or self.at_literal():
-            return self.decode_name(self.string())
-        return self.decode_name(self.match(_LIST_ATOM, "mailbox pattern").group())
+            raw = self.string()
+        else:
+            raw = self.match(_LIST_ATOM, "mailbox pattern").group()
+        try:
+            return decode_mailbox_name(raw, utf8=self.utf8)
+        except MailboxNameError:
+            return raw.decode("utf-8", "replace")
 
     def decode_name(self, raw: bytes, *, creating: bool = False) -> str:
         """Decode a mailbox name or pattern; one that does not decode is refused (see `refuse_name`)."""

@@ -246,9 +246,6 @@ def test_grammar_error_is_parse_error(line: bytes) -> None:
         (b"a RENAME &Jjo New\r\n", Rename),  # the name to rename exists or not; it is not created
         (b"a SUBSCRIBE &Jjo\r\n", Subscribe),
         (b"a STATUS &Jjo (MESSAGES)\r\n", Status),
-        (b'a LIST "" &Jjo\r\n', List),
-        (b'a LIST "" ("%" "&Jjo")\r\n', List),
-        (b"a LSUB &Jjo/ %\r\n", Lsub),
     ],
 )
 def test_a_well_formed_command_naming_an_invalid_mailbox_is_refused_not_bad(
@@ -259,6 +256,25 @@ def test_a_well_formed_command_naming_an_invalid_mailbox_is_refused_not_bad(
     assert caught.value.tag == "a"
     assert isinstance(caught.value.command, command)
     assert not caught.value.creating
+
+
+@pytest.mark.parametrize(
+    ("line", "reference", "patterns"),
+    [
+        (b'a LIST "" &Jjo\r\n', "", ("&Jjo",)),
+        (b'a LIST "" ("%" "&Jjo")\r\n', "", ("%", "&Jjo")),
+        (b"a LSUB &Jjo/ %\r\n", "&Jjo/", ("%",)),
+        (b'a LIST "" !#$$&\'+,-.0123456789:;<=>?@^_`|[}%*\r\n', "", ("!#$$&'+,-.0123456789:;<=>?@^_`|[}%*",)),
+    ],
+)
+def test_a_list_pattern_that_is_not_modified_utf7_is_taken_as_written(
+    line: bytes, reference: str, patterns: tuple[str, ...]
+) -> None:
+    # A pattern names no mailbox: one that does not decode matches only names spelled so, and LIST says OK.
+    command = parse(line)
+    assert isinstance(command, List | Lsub)
+    assert command.reference == reference
+    assert (command.patterns if isinstance(command, List) else (command.pattern,)) == patterns
 
 
 @pytest.mark.parametrize(
