@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,28 @@ async def test_a_commit_by_another_process_wakes_the_queue(tmp_path: Path) -> No
         assert seen == [ChangedElsewhere()]
     finally:
         await store.close()
+
+
+async def test_an_operation_that_need_not_be_durable_is_answered_before_its_commit(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    conn = connect(path)
+    conn.execute("CREATE TABLE t (n INTEGER)")
+    conn.close()
+    writer = GroupCommitWriter(path, lambda _change: None)
+    held = threading.Event()
+    # The committer thread is busy until the test says so: the group's COMMIT waits behind this.
+    writer._committer.submit(held.wait, 10)
+
+    def insert(n: int) -> Callable[[Transaction], int]:
+        return lambda tx: int(tx.conn.execute("INSERT INTO t VALUES (?)", (n,)).lastrowid or 0)
+
+    try:
+        durable = asyncio.ensure_future(writer.submit(insert(1)))
+        quick = asyncio.ensure_future(writer.submit(insert(2), durable=False))
+        assert await asyncio.wait_for(quick, 5) == 2  # answered once it has run
+        assert not durable.done()  # the other waits for the commit
+        held.set()
+        assert await durable == 1
+    finally:
+        held.set()
+        await asyncio.to_thread(writer.close)

@@ -645,7 +645,11 @@ class SqliteStore:
         """Claim for the calling session the messages no session has been told of as recent (RFC 3501
         §2.3.2): returns (first, end), UIDs `first <= uid < end` being recent in that session alone, and
         `first == end` when there are none. The usual case, nothing to claim, is one read on the loop;
-        otherwise the claim is a writer operation, so two sessions never claim the same UID."""
+        otherwise the claim is a writer operation, so two sessions never claim the same UID.
+
+        The claim is answered before its commit is durable: SELECT need not wait for the disk over
+        \\Recent. A crash may lose a claim; the messages are then recent in a later session as well, as
+        RFC 3501 §2.3.2 says they should be when the server cannot tell whether a session was told."""
         row = self._read_now(
             lambda c: c.execute(
                 "SELECT first_recent_uid, uid_next FROM mailboxes WHERE id = ?", (mailbox_id,)
@@ -655,7 +659,7 @@ class SqliteStore:
             raise errors.MailboxNotFound(str(mailbox_id))
         if row[0] >= row[1]:
             return int(row[1]), int(row[1])
-        return await self._write(lambda tx: mailbox_ops.claim_recent(tx, mailbox_id))
+        return await self._writer.submit(lambda tx: mailbox_ops.claim_recent(tx, mailbox_id), durable=False)
 
     async def first_recent_uid(self, mailbox_id: int) -> int:
         """The lowest UID no session has claimed as recent; a read-only session sees those from here up as

@@ -50,6 +50,7 @@ class Transaction:
 class _Operation(Generic[T]):
     run: Callable[[Transaction], T]
     future: asyncio.Future[T]
+    durable: bool = True  # False: answered as soon as it has run; its changes still wait for the commit
 
 
 @dataclass(slots=True)
@@ -88,8 +89,12 @@ class GroupCommitWriter:
         self.groups = 0  # transactions committed, for benchmarks
         self.operations = 0
 
-    async def submit(self, run: Callable[[Transaction], T]) -> T:
-        """Run `run` in the next group transaction; returns its result once the commit is durable."""
+    async def submit(self, run: Callable[[Transaction], T], *, durable: bool = True) -> T:
+        """Run `run` in the next group transaction; returns its result once the commit is durable.
+
+        With `durable` False the result comes as soon as `run` has run, before the commit: for state
+        that may be lost in a crash, whose callers must not wait for the disk. The operations of one
+        writer still run one after the other, so a read-and-update in `run` stays atomic."""
         if self._closed:
             raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
@@ -98,7 +103,7 @@ class GroupCommitWriter:
                 raise RuntimeError("the store is in use by another event loop")
             self._loop = loop
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Operation(run, future))
+        self._pending.append(_Operation(run, future, durable))
         self._idle.clear()
         self._schedule()
         return await future
@@ -172,8 +177,12 @@ class GroupCommitWriter:
         except Exception as refusal:  # the caller gets it; the others in the group go on
             self._conn.execute("ROLLBACK TO operation")
             self._conn.execute("RELEASE operation")
+            if not operation.durable:
+                operation.future.set_exception(refusal)
             return _Outcome(operation, None, refusal, tx)
         self._conn.execute("RELEASE operation")
+        if not operation.durable:
+            operation.future.set_result(result)
         return _Outcome(operation, result, None, tx)
 
     def _commit(self, outcomes: list[_Outcome]) -> None:
@@ -225,7 +234,7 @@ def _settle(outcome: _Outcome, publish: Callable[[Change], None]) -> None:
         for change in outcome.tx.changes:
             publish(change)
     future = outcome.operation.future
-    if future.cancelled():
+    if future.done():  # cancelled, or answered before the commit (not durable)
         return
     if outcome.error is not None:
         future.set_exception(outcome.error)
