@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import array
+import asyncio
 import sqlite3
+from pathlib import Path
 
 from tests.unit.store.test_sqlite_store import incoming, make_account
 
@@ -94,3 +96,52 @@ async def test_the_first_unseen_uid_follows_flag_changes_and_new_mail(store: Sql
     assert await store.first_unseen_uid(mailbox) is None
     await store.append(mailbox, [await incoming(store, b"new\r\n")])
     assert await store.first_unseen_uid(mailbox) == 4
+
+
+async def test_the_first_unseen_uid_from_a_row_just_read_matches_the_one_read_afresh(
+    store: SqliteStore,
+) -> None:
+    mailbox = await inbox_id(store)
+    seen = Flags(system=SystemFlag.SEEN)
+    await store.append(mailbox, [await incoming(store, b"m\r\n", seen) for _ in range(3)])
+    await store.store_flags(mailbox, [(3, 3)], FlagMode.REMOVE, seen)
+    row = await store.get_mailbox_by_id(mailbox)
+    assert await store.first_unseen_uid(mailbox, known=row) == 3
+    await store.store_flags(mailbox, [(1, 1)], FlagMode.REMOVE, seen)
+    # The row is older than the change: its state no longer matches what was remembered, so it is found again.
+    assert await store.first_unseen_uid(mailbox, known=await store.get_mailbox_by_id(mailbox)) == 1
+    assert await store.first_unseen_uid(mailbox) == 1
+
+
+async def test_remembered_keywords_follow_flag_changes_appends_and_copies(store: SqliteStore) -> None:
+    account = await make_account(store)
+    inbox = (await store.get_mailbox(account.id, "INBOX")).id
+    other = (await store.create_mailbox(account.id, "Other")).id
+    await store.append(inbox, [await incoming(store, b"m\r\n")])
+    assert await store.mailbox_keywords(inbox) == []
+    await store.store_flags(inbox, [(1, 1)], FlagMode.ADD, Flags(keywords=frozenset({"$Work"})))
+    assert await store.mailbox_keywords(inbox) == ["$Work"]
+    await store.append(inbox, [await incoming(store, b"n\r\n", Flags(keywords=frozenset({"Later"})))])
+    assert await store.mailbox_keywords(inbox) == ["$Work", "Later"]
+    assert await store.mailbox_keywords(other) == []
+    await store.copy_messages(inbox, [(1, 2)], other, move=False)
+    assert await store.mailbox_keywords(other) == ["$Work", "Later"]
+
+
+async def test_remembered_keywords_follow_a_keyword_stored_by_another_process(tmp_path: Path) -> None:
+    server = await SqliteStore.open(tmp_path / "data")
+    command = await SqliteStore.open(tmp_path / "data", recover=False)  # as a command run beside it
+    try:
+        account = await make_account(server)
+        inbox = (await server.get_mailbox(account.id, "INBOX")).id
+        await server.append(inbox, [await incoming(server, b"m\r\n")])
+        assert await server.mailbox_keywords(inbox) == []
+        await command.store_flags(inbox, [(1, 1)], FlagMode.ADD, Flags(keywords=frozenset({"Elsewhere"})))
+        for _ in range(50):  # the server looks for other processes' commits every second
+            if await server.mailbox_keywords(inbox) == ["Elsewhere"]:
+                break
+            await asyncio.sleep(0.1)
+        assert await server.mailbox_keywords(inbox) == ["Elsewhere"]
+    finally:
+        await command.close()
+        await server.close()

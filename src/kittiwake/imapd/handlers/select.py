@@ -36,7 +36,7 @@ async def select(session: ImapSession, command: c.Command) -> AsyncIterator[r.Re
         yield response
     if not session.rev2 and mailbox.unseen:
         # RFC 3501 §6.3.1: IMAP4rev1 clients get the sequence number of the first unseen message.
-        first = await session.store.first_unseen_uid(mailbox.id)
+        first = await session.store.first_unseen_uid(mailbox.id, known=mailbox)
         number = selected.sequence_number(first) if first is not None else None
         if number is not None:
             yield _number("UNSEEN", number, "First unseen")

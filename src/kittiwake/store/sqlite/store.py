@@ -18,7 +18,15 @@ from typing import Any, BinaryIO, TypeVar
 
 from kittiwake.store import errors
 from kittiwake.store.blobs import FileBlobStore
-from kittiwake.store.changes import Change, ChangeBus, ChangedElsewhere, LocalChangeBus
+from kittiwake.store.changes import (
+    Change,
+    ChangeBus,
+    ChangedElsewhere,
+    FlagsChanged,
+    LocalChangeBus,
+    MailboxesChanged,
+    MessagesAdded,
+)
 from kittiwake.store.interface import (
     DEFAULT_MAILBOXES,
     FlagMode,
@@ -153,6 +161,7 @@ class SqliteStore:
         self.changes: ChangeBus = changes if changes is not None else LocalChangeBus()
         self.uid_cache = UidCache()
         self._first_unseen: dict[int, tuple[tuple[int, int, int], int | None]] = {}
+        self._keywords: dict[int, list[str]] = {}  # mailbox id -> its keywords, until a change may add one
         self._flag_snapshots: OrderedDict[int, tuple[tuple[int, int, int] | None, FlagSnapshot]] = (
             OrderedDict()
         )
@@ -239,6 +248,10 @@ class SqliteStore:
 
     def _publish(self, change: Change) -> None:
         self.uid_cache.apply(change)
+        if isinstance(change, MessagesAdded | FlagsChanged):  # they may bring a keyword
+            self._keywords.pop(change.mailbox_id, None)
+        elif isinstance(change, MailboxesChanged | ChangedElsewhere):  # ids may be reused; others wrote
+            self._keywords.clear()
         self.changes.publish(change)
 
     async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
@@ -593,13 +606,21 @@ class SqliteStore:
         return await self._write(lambda tx: message_ops.add_messages(tx, mailbox_id, messages))
 
     async def mailbox_keywords(self, mailbox_id: int) -> list[str]:
-        """The keywords ever used in the mailbox, sorted."""
-        rows = self._read_now(
-            lambda c: c.execute(
-                "SELECT keyword FROM mailbox_keywords WHERE mailbox_id = ? ORDER BY keyword", (mailbox_id,)
-            ).fetchall()
-        )
-        return [row[0] for row in rows]
+        """The keywords ever used in the mailbox, sorted. Remembered until a published change may have
+        added one: SELECT and every announcement of new mail ask for them."""
+        known = self._keywords.get(mailbox_id)
+        if known is None:
+            rows = self._read_now(
+                lambda c: c.execute(
+                    "SELECT keyword FROM mailbox_keywords WHERE mailbox_id = ? ORDER BY keyword",
+                    (mailbox_id,),
+                ).fetchall()
+            )
+            known = [row[0] for row in rows]
+            if len(self._keywords) >= 10_000:
+                self._keywords.clear()
+            self._keywords[mailbox_id] = known
+        return list(known)
 
     async def load_uids(self, mailbox_id: int) -> Sequence[int]:
         """The mailbox's UIDs, ascending, as a shared array that callers must copy before changing."""
@@ -617,12 +638,15 @@ class SqliteStore:
         self.uid_cache.store(mailbox_id, uids, row[1])
         return uids
 
-    async def first_unseen_uid(self, mailbox_id: int) -> int | None:
+    async def first_unseen_uid(self, mailbox_id: int, *, known: Mailbox | None = None) -> int | None:
         """The lowest UID without \\Seen. Finding it may scan the whole mailbox (all read but the newest is
         the usual case), so it runs on a reader thread, and the answer is remembered for as long as the
         mailbox's HIGHESTMODSEQ and UIDNEXT say nothing in it changed: clients SELECT the same mailbox
-        again and again."""
-        state = self._read_now(lambda c: _mailbox_state(c, mailbox_id))
+        again and again. `known`, the mailbox row the caller has just read, spares reading it again."""
+        if known is not None:
+            state: tuple[int, int, int] | None = (known.highest_modseq, known.uid_next, known.messages)
+        else:
+            state = self._read_now(lambda c: _mailbox_state(c, mailbox_id))
         remembered = self._first_unseen.get(mailbox_id)
         if state is not None and remembered is not None and remembered[0] == state:
             return remembered[1]
