@@ -22,6 +22,7 @@ Measured:
     python bench/imap.py --profile /tmp/prof    # also py-spy kittiwake during (a) and (c)
     python bench/imap.py --connections 1000,10000   # (b) at 10,000 too: Dovecot's argon2 logins take ~30 min
     python bench/imap.py --only-kittiwake --connections 10000   # kittiwake alone (its logins are cached)
+    python bench/imap.py --dovecot-fsync always   # Dovecot fsyncing every change before OK, as kittiwake
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class Plan:
     hold_timeout: float
     profile: Path | None
     only_kittiwake: bool = False
+    dovecot_fsync: str = "optimized"
 
     @property
     def users(self) -> list[str]:
@@ -257,7 +259,9 @@ def run_all(plan: Plan, stack: ExitStack) -> list[Results]:
     try:
         users = {user: password_hash for user in [*plan.users, BIG_USER]}
         (folder / "dovecot").mkdir()
-        other = stack.enter_context(DovecotServer(folder / "dovecot", server.certificate, users))
+        other = stack.enter_context(
+            DovecotServer(folder / "dovecot", server.certificate, users, fsync=plan.dovecot_fsync)
+        )
         assert isinstance(other, DovecotServer)
         started = time.perf_counter()
         fill_dovecot(other, plan)
@@ -324,6 +328,12 @@ def parse_plan() -> Plan:
         action="store_true",
         help="skip Dovecot (say, for (b) at 10,000 connections, which takes Dovecot half an hour)",
     )
+    parser.add_argument(
+        "--dovecot-fsync",
+        choices=("optimized", "always"),
+        default="optimized",
+        help="Dovecot's mail_fsync: its default, or 'always', which fsyncs every change before OK, as kittiwake does",
+    )
     args = parser.parse_args()
     connections = [int(n) for n in (args.connections or ("200" if args.quick else "1000")).split(",")]
     return Plan(
@@ -336,6 +346,7 @@ def parse_plan() -> Plan:
         hold_timeout=args.hold_timeout,
         profile=args.profile,
         only_kittiwake=args.only_kittiwake,
+        dovecot_fsync=args.dovecot_fsync,
     )
 
 

@@ -161,12 +161,15 @@ class DovecotServer(Server):
 
     name = "dovecot"
 
-    def __init__(self, folder: Path, certificate: tuple[Path, Path], users: dict[str, str]) -> None:
+    def __init__(
+        self, folder: Path, certificate: tuple[Path, Path], users: dict[str, str], *, fsync: str = "optimized"
+    ) -> None:
         if not os.path.exists(DOVECOT):
             raise Unavailable(f"{DOVECOT} is not installed")
         if os.geteuid() != 0:
             raise Unavailable("a private Dovecot with its own mail and login users needs root here")
         super().__init__(folder)
+        self.fsync = fsync
         folder.chmod(0o755)
         self.mail = folder / "mail"
         self.mail.mkdir()
@@ -182,8 +185,11 @@ class DovecotServer(Server):
         # One imap process per connection is Dovecot's default; logins go through long-lived imap-login
         # processes ("high-performance" mode), the setting Dovecot recommends for many connections.
         # argon2 checks run in auth-worker processes (through the auth cache), in parallel as kittiwake's
-        # threads run them, instead of one at a time in the auth process.
+        # threads run them, instead of one at a time in the auth process. mail_fsync is Dovecot's default,
+        # "optimized" (flag changes and expunges are not fsync'd before OK), unless the bench asks for
+        # "always", the durability kittiwake gives every command.
         return f"""base_dir = {self.folder}/run
+mail_fsync = {self.fsync}
 state_dir = {self.folder}/state
 log_path = {self.log}
 protocols = imap

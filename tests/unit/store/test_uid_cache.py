@@ -145,3 +145,19 @@ async def test_remembered_keywords_follow_a_keyword_stored_by_another_process(tm
     finally:
         await command.close()
         await server.close()
+
+
+async def test_the_first_unseen_uid_of_a_mostly_read_mailbox_follows_every_change(store: SqliteStore) -> None:
+    mailbox = await inbox_id(store)
+    seen = Flags(system=SystemFlag.SEEN)
+    for _ in range(6):
+        await store.append(mailbox, [await incoming(store, b"m\r\n", seen) for _ in range(500)])
+    assert await store.first_unseen_uid(mailbox) is None
+    await store.store_flags(mailbox, [(2500, 2500)], FlagMode.REMOVE, seen)
+    assert await store.first_unseen_uid(mailbox) == 2500
+    await store.store_flags(mailbox, [(10, 10)], FlagMode.REMOVE, seen)
+    assert await store.first_unseen_uid(mailbox) == 10
+    await store.store_flags(mailbox, [(1, 3000)], FlagMode.ADD, seen)
+    assert await store.first_unseen_uid(mailbox) is None
+    await store.append(mailbox, [await incoming(store, b"new\r\n")])
+    assert await store.first_unseen_uid(mailbox) == 3001

@@ -639,10 +639,10 @@ class SqliteStore:
         return uids
 
     async def first_unseen_uid(self, mailbox_id: int, *, known: Mailbox | None = None) -> int | None:
-        """The lowest UID without \\Seen. Finding it may scan the whole mailbox (all read but the newest is
-        the usual case), so it runs on a reader thread, and the answer is remembered for as long as the
-        mailbox's HIGHESTMODSEQ and UIDNEXT say nothing in it changed: clients SELECT the same mailbox
-        again and again. `known`, the mailbox row the caller has just read, spares reading it again."""
+        """The lowest UID without \\Seen: one lookup in the index of unseen messages, remembered for as
+        long as the mailbox's HIGHESTMODSEQ, UIDNEXT and message count say nothing in it changed (clients
+        SELECT the same mailbox again and again). `known`, the mailbox row the caller has just read,
+        spares reading it again."""
         if known is not None:
             state: tuple[int, int, int] | None = (known.highest_modseq, known.uid_next, known.messages)
         else:
@@ -653,12 +653,13 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> tuple[tuple[int, int, int] | None, int | None]:
             row = conn.execute(
-                "SELECT uid FROM messages WHERE mailbox_id = ? AND system_flags & 1 = 0 ORDER BY uid LIMIT 1",
+                "SELECT uid FROM messages INDEXED BY messages_unseen"
+                " WHERE mailbox_id = ? AND system_flags & 1 = 0 ORDER BY uid LIMIT 1",
                 (mailbox_id,),
             ).fetchone()
             return _mailbox_state(conn, mailbox_id), None if row is None else int(row[0])
 
-        state, first = await self._read(run)
+        state, first = self._read_now(run, snapshot=True)
         if state is not None:
             if len(self._first_unseen) >= 10_000:
                 self._first_unseen.clear()
