@@ -20,7 +20,7 @@ cache; kittiwake's `[queue] connection_cache_time`, 2 s by default).
 The servers run at once, each round against each in turn; with --repeat N the best of N rounds is kept.
 --profile FILE also records kittiwake with py-spy during one more 5 KB drain, not counted in the table.
 
-    python bench/outbound.py                # 2000 x 5 KB and 500 x 100 KB
+    python bench/outbound.py                # 2000 x 5 KB and 2000 x 100 KB
     python bench/outbound.py --quick        # 300 x 5 KB and 100 x 100 KB
     python bench/outbound.py --profile /tmp/outbound.collapsed
 """
@@ -255,13 +255,13 @@ def parse_args(argv: list[str] | None = None) -> Plan:
     )
     parser.add_argument("--quick", action="store_true", help="300 x 5 KB and 100 x 100 KB")
     parser.add_argument("--small", type=int, help="how many 5 KB messages (default 2000)")
-    parser.add_argument("--large", type=int, help="how many 100 KB messages (default 500)")
+    parser.add_argument("--large", type=int, help="how many 100 KB messages (default 2000)")
     parser.add_argument("--connections", type=int, default=20, help="concurrent connections to the sink")
     parser.add_argument("--repeat", type=int, default=1, help="rounds per size; the best is kept")
     parser.add_argument("--profile", type=Path, help="py-spy kittiwake during one more 5 KB drain")
     args = parser.parse_args(argv)
     small = args.small or (300 if args.quick else 2000)
-    large = args.large or (100 if args.quick else 500)
+    large = args.large or (100 if args.quick else 2000)
     if min(small, large) < 2:
         parser.error("at least 2 messages per size: the rate is timed between the first and the last")
     counts = [(5 * 1024, min(small, 20_000)), (100 * 1024, min(large, 5_000))]
