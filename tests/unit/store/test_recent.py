@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 from kittiwake.store.interface import FlagMode
@@ -40,6 +41,30 @@ async def test_a_claim_takes_every_unclaimed_uid_and_the_next_claim_none_of_them
     assert (await store.get_mailbox(account.id, "INBOX")).recent == 1
     assert await store.claim_recent(inbox.id) == (4, 5)
     assert await store.verify() == []
+
+
+async def test_a_claim_answered_before_its_commit_is_already_seen_by_reads(store: SqliteStore) -> None:
+    account = await make_account(store)
+    inbox = await store.get_mailbox(account.id, "INBOX")
+    await _deliver(store, inbox.id, 3)
+    held = threading.Event()
+    # The committer is busy until the test says so: the claim's group cannot commit before then.
+    store._writer._committer.submit(held.wait, 10)
+    try:
+        assert await store.claim_recent(inbox.id) == (1, 4)
+        for box in (
+            await store.get_mailbox(account.id, "INBOX"),
+            await store.get_mailbox_by_id(inbox.id),
+            *[m for m in await store.list_mailboxes(account.id) if m.id == inbox.id],
+        ):
+            assert (box.first_recent_uid, box.recent) == (4, 0)  # STATUS RECENT counts none of them
+        assert await store.first_recent_uid(inbox.id) == 4
+        assert await store.claim_recent(inbox.id) == (4, 4)
+    finally:
+        held.set()
+    await store.subscribe(account.id, "INBOX")  # durable, so every earlier commit is visible
+    assert (await store.get_mailbox(account.id, "INBOX")).recent == 0
+    assert store._claims == {}  # the overlay is dropped once the commit shows
 
 
 async def test_claiming_when_nothing_is_recent_writes_nothing(store: SqliteStore) -> None:

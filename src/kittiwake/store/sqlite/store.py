@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import sqlite3
@@ -162,6 +163,8 @@ class SqliteStore:
         self.uid_cache = UidCache()
         self._first_unseen: dict[int, tuple[tuple[int, int, int], int | None]] = {}
         self._keywords: dict[int, list[str]] = {}  # mailbox id -> its keywords, until a change may add one
+        # (mailbox id, UIDVALIDITY) -> end of the latest claim of \\Recent, until its commit is visible
+        self._claims: dict[tuple[int, int], int] = {}
         self._flag_snapshots: OrderedDict[int, tuple[tuple[int, int, int] | None, FlagSnapshot]] = (
             OrderedDict()
         )
@@ -450,10 +453,10 @@ class SqliteStore:
                 (account_id,),
             ).fetchall()
         )
-        return [mailbox_ops.mailbox_from_row(row) for row in rows]
+        return [self._with_claims(mailbox_ops.mailbox_from_row(row)) for row in rows]
 
     async def get_mailbox(self, account_id: int, name: str) -> Mailbox:
-        return self._read_now(lambda c: mailbox_ops.select_mailbox(c, account_id, name))
+        return self._with_claims(self._read_now(lambda c: mailbox_ops.select_mailbox(c, account_id, name)))
 
     async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox:
         row = self._read_now(
@@ -463,7 +466,20 @@ class SqliteStore:
         )
         if row is None:
             raise errors.MailboxNotFound(str(mailbox_id))
-        return mailbox_ops.mailbox_from_row(row)
+        return self._with_claims(mailbox_ops.mailbox_from_row(row))
+
+    def _with_claims(self, mailbox: Mailbox) -> Mailbox:
+        """The row as it is once the claims of \\Recent already answered have committed: a claim is
+        answered before its commit (see `claim_recent`), and a read in between must not count the claimed
+        messages as recent again. The UIDVALIDITY in the key keeps a reused mailbox id apart."""
+        key = (mailbox.id, mailbox.uid_validity)
+        end = self._claims.get(key)
+        if end is None:
+            return mailbox
+        if mailbox.first_recent_uid >= end:  # committed and visible: the overlay has done its work
+            del self._claims[key]
+            return mailbox
+        return dataclasses.replace(mailbox, first_recent_uid=end, recent=0)
 
     async def create_mailbox(self, account_id: int, name: str, special_use: str | None = None) -> Mailbox:
         return await self._write(lambda tx: mailbox_ops.create_mailbox(tx, account_id, name, special_use))
@@ -675,28 +691,23 @@ class SqliteStore:
         The claim is answered before its commit is durable: SELECT need not wait for the disk over
         \\Recent. A crash may lose a claim; the messages are then recent in a later session as well, as
         RFC 3501 §2.3.2 says they should be when the server cannot tell whether a session was told."""
-        row = self._read_now(
-            lambda c: c.execute(
-                "SELECT first_recent_uid, uid_next FROM mailboxes WHERE id = ?", (mailbox_id,)
-            ).fetchone()
+        mailbox = await self.get_mailbox_by_id(mailbox_id)
+        if mailbox.first_recent_uid >= mailbox.uid_next:
+            return mailbox.uid_next, mailbox.uid_next
+        first, end = await self._writer.submit(
+            lambda tx: mailbox_ops.claim_recent(tx, mailbox_id), durable=False
         )
-        if row is None:
-            raise errors.MailboxNotFound(str(mailbox_id))
-        if row[0] >= row[1]:
-            return int(row[1]), int(row[1])
-        return await self._writer.submit(lambda tx: mailbox_ops.claim_recent(tx, mailbox_id), durable=False)
+        if first < end:
+            if len(self._claims) >= 10_000:
+                self._claims.clear()  # each entry is only needed for the moment before its commit
+            key = (mailbox_id, mailbox.uid_validity)
+            self._claims[key] = max(end, self._claims.get(key, end))
+        return first, end
 
     async def first_recent_uid(self, mailbox_id: int) -> int:
         """The lowest UID no session has claimed as recent; a read-only session sees those from here up as
         recent without claiming them (RFC 3501 §6.3.2: EXAMINE must not make messages lose \\Recent)."""
-        row = self._read_now(
-            lambda c: c.execute(
-                "SELECT first_recent_uid FROM mailboxes WHERE id = ?", (mailbox_id,)
-            ).fetchone()
-        )
-        if row is None:
-            raise errors.MailboxNotFound(str(mailbox_id))
-        return int(row[0])
+        return (await self.get_mailbox_by_id(mailbox_id)).first_recent_uid
 
     async def load_messages(
         self, mailbox_id: int, uids: UidRanges, *, with_structure: bool = False
