@@ -22,7 +22,7 @@ tree and for the load generator, in % of one core; the machine has os.cpu_count(
 
     python bench/smtp.py                 # full matrix, 3 s per cell
     python bench/smtp.py --quick         # reduced matrix for a smoke run
-    python bench/smtp.py --profile /tmp/kittiwake.collapsed   # also py-spy the 10-session 5 KB load
+    python bench/smtp.py --profile /tmp/kittiwake.collapsed   # also py-spy a 10-session 5 KB load (--profile-size)
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class Plan:
     max_messages: int
     big_size: int
     profile: Path | None
+    profile_size: int
     repeat: int
     kittiwake_environment: dict[str, str] | None
 
@@ -183,9 +184,9 @@ def measure(reports: dict[str, Report], plan: Plan) -> None:
 
 
 def profile(target: ProcessTarget, plan: Plan) -> list[str]:
-    """py-spy on the server during an extra 10-session 5 KB run on reused connections, not one of the measured."""
+    """py-spy on the server during an extra 10-session run on reused connections, not one of the measured."""
     assert plan.profile is not None
-    cell = Cell(size=5 * 1024, sessions=LATENCY_SESSIONS, per_connection=20)
+    cell = Cell(size=plan.profile_size, sessions=LATENCY_SESSIONS, per_connection=20)
     seconds = max(plan.seconds, 5.0) + 2
     failure = record(
         target.pid, plan.profile, seconds, lambda: run_load(target, cell, seconds, plan.max_messages)
@@ -227,7 +228,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="rounds over the matrix; the best is kept")
     parser.add_argument("--servers", default=",".join(SERVERS), help="which servers, comma-separated")
     parser.add_argument(
-        "--profile", type=Path, help="py-spy kittiwake under 10 sessions x 5 KB into this file"
+        "--profile", type=Path, help="py-spy kittiwake under 10 sessions into this file"
+    )
+    parser.add_argument(
+        "--profile-size", type=int, default=5, help="message size in KiB of the profiled load (default 5)"
     )
     parser.add_argument(
         "--kittiwake-src",
@@ -258,6 +262,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         max_messages=args.max_messages,
         big_size=(5 if args.quick else args.big_mb) * 2**20,
         profile=args.profile,
+        profile_size=args.profile_size * 1024,
         repeat=args.repeat,
         kittiwake_environment=source_environment(args.kittiwake_src),
     )
