@@ -227,9 +227,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--big-mb", type=int, default=50, help="size of the memory-test message in MiB")
     parser.add_argument("--repeat", type=int, default=1, help="rounds over the matrix; the best is kept")
     parser.add_argument("--servers", default=",".join(SERVERS), help="which servers, comma-separated")
-    parser.add_argument(
-        "--profile", type=Path, help="py-spy kittiwake under 10 sessions into this file"
-    )
+    parser.add_argument("--profile", type=Path, help="py-spy kittiwake under 10 sessions into this file")
     parser.add_argument(
         "--profile-size", type=int, default=5, help="message size in KiB of the profiled load (default 5)"
     )
