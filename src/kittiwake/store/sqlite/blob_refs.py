@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from kittiwake.store.blobs import FileBlobStore
@@ -29,17 +30,19 @@ def release_blobs(
     files: FileBlobStore,
     counts: Sequence[tuple[int, int]],
     *,
-    released_at: int | None = None,
+    keep_for_readers: bool = False,
 ) -> None:
     """Drop references. A blob whose last reference goes is deleted (its file only after the commit), or,
-    with `released_at`, kept for sessions that may still be reading it and left to `delete_released`."""
+    with `keep_for_readers`, marked with the time of its release and left to `delete_released`: sessions
+    not yet told of an expunge may still read its bytes for a while (RFC 2180 §4.1.1)."""
     conn = tx.conn
+    released_at = int(time.time())
     conn.executemany("UPDATE blobs SET refs = refs - ? WHERE id = ?", [(n, blob_id) for blob_id, n in counts])
     for blob_id, _ in counts:
         row = conn.execute("SELECT refs, file_name FROM blobs WHERE id = ?", (blob_id,)).fetchone()
         if row is None or row[0] > 0:
             continue
-        if released_at is not None:
+        if keep_for_readers:
             conn.execute("UPDATE blobs SET released_at = ? WHERE id = ?", (released_at, blob_id))
             continue
         conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))

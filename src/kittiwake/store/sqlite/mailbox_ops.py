@@ -136,8 +136,7 @@ def delete_mailbox(
     conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox.id,))
     conn.execute("DELETE FROM mailbox_keywords WHERE mailbox_id = ?", (mailbox.id,))
     conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox.id,))
-    released_at = int(time.time()) if keep_for_readers else None  # as expunge does
-    release_blobs(tx, blob_files, blob_counts, released_at=released_at)
+    release_blobs(tx, blob_files, blob_counts, keep_for_readers=keep_for_readers)
     tx.changes.append(MailboxesChanged(account_id=account_id))
 
 

@@ -7,7 +7,6 @@ allows messages changed by one command to share a mod-sequence) and keeps the ma
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -259,9 +258,8 @@ def expunge(
             mailbox_id,
         ),
     )
-    # RFC 2180 §4.1.1: sessions not yet told of the expunge may still read these bytes for a while.
-    released_at = int(time.time()) if keep_for_readers else None
-    release_blobs(tx, files, list(Counter(r[1] for r in rows).items()), released_at=released_at)
+    counts = list(Counter(r[1] for r in rows).items())
+    release_blobs(tx, files, counts, keep_for_readers=keep_for_readers)
     expunged = [Expunged(uid=r[0], modseq=modseq) for r in rows]
     tx.changes.append(
         MessagesExpunged(mailbox_id=mailbox_id, expunged=tuple(expunged), highest_modseq=modseq)
