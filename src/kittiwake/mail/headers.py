@@ -69,6 +69,12 @@ def first_field(fields: Iterable[HeaderField], name: str) -> str | None:
     return None
 
 
+def field_values(fields: Iterable[HeaderField], name: str) -> list[str]:
+    """The values of every field called `name` (case-insensitive), in order, as written."""
+    wanted = name.lower()
+    return [value for field_name, value in fields if field_name.lower() == wanted]
+
+
 def skip_cfws(text: str, position: int) -> int:
     """The index after any whitespace and (nested) comments at `position` (RFC 5322 §3.2.2 CFWS)."""
     length = len(text)

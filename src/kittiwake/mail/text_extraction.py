@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kittiwake.mail.encoded_words import decode_charset, decode_header_value
-from kittiwake.mail.headers import parse_header_fields
+from kittiwake.mail.headers import field_values, parse_header_fields
 from kittiwake.mail.structure import BodyPart, MessageStructure
 from kittiwake.mail.transfer_encoding import make_decoder
 
@@ -23,11 +23,8 @@ _UTF8_NAMES = frozenset(("us-ascii", "ascii", "utf-8", "utf8"))
 
 def header_values(message_header_block: bytes | bytearray | memoryview, name: str) -> list[str]:
     """The decoded values of every field called `name` (any case) in a header block, in order."""
-    wanted = name.lower()
     return [
-        decode_header_value(value)
-        for field_name, value in parse_header_fields(message_header_block)
-        if field_name.lower() == wanted
+        decode_header_value(value) for value in field_values(parse_header_fields(message_header_block), name)
     ]
 
 

@@ -19,7 +19,7 @@ from kittiwake.imapd.session import ImapSession
 from kittiwake.mail.address import format_address_list, parse_address_list
 from kittiwake.mail.dates import parse_date
 from kittiwake.mail.encoded_words import decode_header_value
-from kittiwake.mail.headers import HeaderField, parse_header_fields
+from kittiwake.mail.headers import HeaderField, field_values, parse_header_fields
 from kittiwake.mail.structure import MessageStructure
 from kittiwake.mail.structure_codec import load_structure
 from kittiwake.mail.text_extraction import extract_text, header_text
@@ -79,8 +79,7 @@ class _View:
     def _raw_values(self, name: str) -> list[str]:
         if self._fields is None:
             self._fields = parse_header_fields(self.header_block)
-        wanted = name.lower()
-        return [value for field_name, value in self._fields if field_name.lower() == wanted]
+        return field_values(self._fields, name)
 
     def header(self, name: str) -> list[str]:
         return [decode_header_value(value) for value in self._raw_values(name)]
