@@ -18,11 +18,13 @@ default of 20). Both reuse a connection for the next message to a busy destinati
 cache; kittiwake's `[queue] connection_cache_time`, 2 s by default).
 
 The servers run at once, each round against each in turn; with --repeat N the best of N rounds is kept.
---profile FILE also records kittiwake with py-spy during one more 5 KB drain, not counted in the table.
+--profile FILE also records kittiwake with py-spy during one more drain, not counted in the table: of 5 KB
+messages, or of the size given by --profile-size (in KiB).
 
     python bench/outbound.py                # 2000 x 5 KB and 2000 x 100 KB
     python bench/outbound.py --quick        # 300 x 5 KB and 100 x 100 KB
     python bench/outbound.py --profile /tmp/outbound.collapsed
+    python bench/outbound.py --small 2 --large 3000 --profile /tmp/o.collapsed --profile-size 100
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from typing import Protocol
 
 from outbound_inject import Injection, inject
 from outbound_servers import SINK_HOST, DnsThread, OutboundKittiwake, OutboundPostfix, Sink
+from smtp_procfs import tree_cpu_seconds
 from smtp_profile import SAMPLE_RATE, py_spy, render, summarise
 from smtp_targets import Unavailable
 
@@ -74,6 +77,10 @@ class Drain:
     rate: float
     span: float
     start: float
+    # CPU seconds per second while messages arrive: a sink near 1.0 would be what limits the rate, and a
+    # server near 1.0 is bound by its one Python thread at a time.
+    sink_load: float
+    server_load: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +89,7 @@ class Plan:
     connections: int
     repeat: int
     profile: Path | None
+    profile_size: int = 5 * 1024
 
 
 class RoundFailed(Exception):
@@ -123,7 +131,13 @@ def drain(server: Server, sink_port: int, count: int) -> Drain:
     with Sink(sink_port) as sink:
         flushed = time.perf_counter()
         server.flush()
+        # CPU is counted from the first arrival: before it, the sink only waits and the server only starts.
+        sink.wait_for(1, DRAIN_TIMEOUT)
+        cpu_from = (time.perf_counter(), tree_cpu_seconds(server.pid), sink.cpu_seconds())
         arrived = sink.wait_for(count, DRAIN_TIMEOUT)
+        seconds = max(1e-9, time.perf_counter() - cpu_from[0])
+        server_load = (tree_cpu_seconds(server.pid) - cpu_from[1]) / seconds
+        sink_load = (sink.cpu_seconds() - cpu_from[2]) / seconds
         if arrived < 2:
             raise RoundFailed(f"{server.name}: {arrived} of {count} arrived in {DRAIN_TIMEOUT:.0f}s")
         # The server records each outcome after the sink's 250; the next round starts from an empty queue.
@@ -133,7 +147,15 @@ def drain(server: Server, sink_port: int, count: int) -> Drain:
     first, last = sink.arrivals[0], sink.arrivals[arrived - 1]
     span = last - first
     rate = (arrived - 1) / span if span > 0 else 0.0
-    return Drain(count=count, arrived=arrived, rate=rate, span=span, start=first - flushed)
+    return Drain(
+        count=count,
+        arrived=arrived,
+        rate=rate,
+        span=span,
+        start=first - flushed,
+        sink_load=sink_load,
+        server_load=server_load,
+    )
 
 
 class PySpy:
@@ -174,7 +196,7 @@ def run_rounds(
     """The table's lines, each row as soon as its size is measured."""
     yield (
         f"{'size':>7} {'messages':>8} {'kittiwake msg/s':>16} {'Postfix msg/s':>14} {'ratio':>6}"
-        f"   (start: flush to first arrival, s)"
+        f"   (start: flush to first arrival, s; CPU: cores busy in the server / in the sink)"
     )
     number = 0
     for size, count in plan.sizes:
@@ -203,7 +225,9 @@ def row(size: int, count: int, best: dict[str, Drain | str]) -> str:
     )
     cells = [f"{d.rate:16.0f}" if isinstance(d, Drain) else f"{'-':>16}" for d in (kittiwake, postfix)]
     starts = ", ".join(
-        f"{name} {d.start:.1f}{missing(d)}" if isinstance(d, Drain) else f"{name} {d}"
+        f"{name} {d.start:.1f}, CPU {d.server_load:.2f}/{d.sink_load:.2f}{missing(d)}"
+        if isinstance(d, Drain)
+        else f"{name} {d}"
         for name, d in best.items()
     )
     return f"{size // 1024:>5} KB {count:>8} {cells[0]} {cells[1][2:]} {ratio:>6}   ({starts})"
@@ -220,7 +244,7 @@ def missing(drain: Drain) -> str:
 
 
 def profile(server: OutboundKittiwake, sink_port: int, plan: Plan, output: Path) -> list[str]:
-    size, count = plan.sizes[0]
+    size, count = next((s, n) for s, n in plan.sizes if s == plan.profile_size)
     load(server, server.submission_port, size, count, 10_000_000)
     spy = PySpy(server.pid, output)
     with Sink(sink_port) as sink, spy:
@@ -258,14 +282,23 @@ def parse_args(argv: list[str] | None = None) -> Plan:
     parser.add_argument("--large", type=int, help="how many 100 KB messages (default 2000)")
     parser.add_argument("--connections", type=int, default=20, help="concurrent connections to the sink")
     parser.add_argument("--repeat", type=int, default=1, help="rounds per size; the best is kept")
-    parser.add_argument("--profile", type=Path, help="py-spy kittiwake during one more 5 KB drain")
+    parser.add_argument("--profile", type=Path, help="py-spy kittiwake during one more drain")
+    parser.add_argument(
+        "--profile-size", type=int, choices=(5, 100), default=5, help="KiB per message in the profiled drain"
+    )
     args = parser.parse_args(argv)
     small = args.small or (300 if args.quick else 2000)
     large = args.large or (100 if args.quick else 2000)
     if min(small, large) < 2:
         parser.error("at least 2 messages per size: the rate is timed between the first and the last")
     counts = [(5 * 1024, min(small, 20_000)), (100 * 1024, min(large, 5_000))]
-    return Plan(sizes=counts, connections=args.connections, repeat=max(1, args.repeat), profile=args.profile)
+    return Plan(
+        sizes=counts,
+        connections=args.connections,
+        repeat=max(1, args.repeat),
+        profile=args.profile,
+        profile_size=args.profile_size * 1024,
+    )
 
 
 def stop_on_sigterm(number: int, frame: FrameType | None) -> None:

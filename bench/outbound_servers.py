@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.dns_server import dns_server
 
 from smtp_postfix import QUEUES, PostfixTarget
+from smtp_procfs import tree_cpu_seconds
 from smtp_targets import BENCH, KittiwakeTarget, Unavailable, free_port, stop_group, wait_for_banner
 
 SINK_HOST = "127.0.0.2"
@@ -105,6 +106,10 @@ class Sink:
                 latest = int(counts[-1])
                 self.arrivals += [now] * (latest - seen)
                 seen = max(seen, latest)
+
+    def cpu_seconds(self) -> float:
+        """CPU the sink has used since it started: near one second per second, the sink sets the pace."""
+        return tree_cpu_seconds(self._process.pid) if self._process is not None else 0.0
 
     def wait_for(self, count: int, timeout: float, idle: float = 20.0) -> int:
         """Until `count` messages arrived, none arrived for `idle` seconds, or `timeout` passed; how many came."""
