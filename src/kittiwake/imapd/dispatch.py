@@ -8,7 +8,7 @@ its traceback and answered `NO [SERVERBUG]`, so the client never sees a tracebac
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from kittiwake.imapd.errors import refusal_for
 from kittiwake.imapd.session import ImapSession
@@ -109,9 +109,14 @@ async def _run_handler(session: ImapSession, command: c.Command) -> r.Tagged:
     handler = HANDLERS.get(type(command))
     if handler is None:
         return r.Tagged(tag=command.tag, status=r.Status.BAD, text="Command not supported")
+    responses = handler(session, command)
     try:
-        async for response in handler(session, command):
+        async for response in responses:
             if isinstance(response, r.Tagged):
+                # Closed here, not left to asyncio's finalizer hook: that would wake the loop through its
+                # self-pipe and run a task for every command, and free the handler's rows only later.
+                if isinstance(responses, AsyncGenerator):
+                    await responses.aclose()
                 return response
             await session.io.send(response)
     except Exception as error:
