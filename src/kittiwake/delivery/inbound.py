@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from kittiwake.delivery.router import Route
 from kittiwake.delivery.spool import Spool
 from kittiwake.mail.headers import build_received, build_return_path, received_protocol
+from kittiwake.proto.smtp.client import has_dot_line
+from kittiwake.proto.smtp.data import has_bare_line_ending
 from kittiwake.store.interface import QueuedRecipient, QueueRequest, Store
 from kittiwake.store.models import IncomingMessage
 
@@ -93,15 +95,18 @@ async def receive_message(
     auth_results: bytes = b"",
     junk: bool = False,
     sealer: Sealer | None = None,
+    dot_free: bool = False,
 ) -> None:
     """Store and queue the message; returns only once that is durable. Raises on failure (then answer 451).
 
     Our header fields go in front of what the client sent: Return-Path and Received (RFC 5321 §4.4) and,
     for mail from other servers, Authentication-Results (RFC 8601). `junk` files it in the Junk mailbox.
+    `dot_free`: no line the client sent begins with a period (see MessageEnd).
     """
     return_path, received = trace_headers(transaction, client, hostname, datetime.now(UTC))
     seal = await _arc_seal(transaction, spool, auth_results, received, sealer)
-    spooled = await spool.finish(return_path + seal + auth_results + received)
+    relayed_prefix = seal + auth_results + received  # what the relayed copy has in front of the message
+    spooled = await spool.finish(return_path + relayed_prefix)
     mailbox_ids: list[int] = []
     seen_accounts: set[int] = set()
     remote: list[Recipient] = []
@@ -115,7 +120,9 @@ async def receive_message(
             if account.id not in seen_accounts:
                 seen_accounts.add(account.id)
                 mailbox_ids.append(await _target_mailbox(store, account.id, junk))
-    relay = _queue_request(transaction, remote) if remote else None
+    relay = None
+    if remote:
+        relay = _queue_request(transaction, remote, _content(transaction, relayed_prefix, spool, dot_free))
     message = IncomingMessage(
         blob=spooled.blob, size=spooled.size, internal_date=int(time.time()), structure=spooled.structure
     )
@@ -171,11 +178,28 @@ async def _target_mailbox(store: Store, account_id: int, junk: bool) -> int:
     return inbox
 
 
-def _queue_request(transaction: Transaction, remote: list[Recipient]) -> QueueRequest:
+def _content(
+    transaction: Transaction, relayed_prefix: bytes, spool: Spool, dot_free: bool
+) -> dict[str, bool]:
+    """What sending the relayed copy needs to know of its octets and lines, learnt as it arrived, so the
+    queue need not read it through before sending: whether it is 7-bit (RFC 6152), whether CR and LF come
+    only as CRLF (DATA and BDAT refuse anything else but BINARYMIME, RFC 3030 §3), and whether no line
+    begins with a period (RFC 5321 §4.5.2)."""
+    binary = transaction.mail_params.get("body") == "BINARYMIME"
+    return {
+        "ascii": spool.ascii and relayed_prefix.isascii(),
+        "crlf_only": not binary and not has_bare_line_ending(relayed_prefix),
+        "dot_free": dot_free and not has_dot_line(relayed_prefix),
+    }
+
+
+def _queue_request(
+    transaction: Transaction, remote: list[Recipient], content: dict[str, bool]
+) -> QueueRequest:
     # The relayed copy starts after our Return-Path line: that header belongs to final delivery only
     # (RFC 5321 §4.4).
     offset = len(build_return_path(transaction.sender))
-    params = dict(transaction.mail_params, body_offset=offset)
+    params = dict(transaction.mail_params, body_offset=offset, content=content)
     recipients = tuple(
         QueuedRecipient(
             address=r.address,

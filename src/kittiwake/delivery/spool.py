@@ -37,10 +37,13 @@ class Spool:
         self._path: Path | None = None
         self._parser = StructureParser()
         self.size = 0
+        self.ascii = True  # every octet so far is 7-bit (what RFC 6152 8BITMIME is needed for)
 
     def write(self, data: bytes) -> None:
         self._parser.feed(data)
         self.size += len(data)
+        if self.ascii and not data.isascii():
+            self.ascii = False
         if self._file is not None:
             self._file.write(data)
             return

@@ -73,6 +73,7 @@ class Outbound:
     smtputf8: bool = False
     eightbit: bool = False
     line_endings_checked: bool = False  # the message has no bare CR or LF: no need to look while sending
+    dot_free: bool = False  # no line of the message begins with a period: nothing to dot-stuff
     requiretls: bool = False
     dsn_params: dict[str, tuple[str, ...]] | None = None  # recipient -> RCPT parameters (NOTIFY, ORCPT)
     envelope_params: tuple[str, ...] = ()  # MAIL parameters to pass on (RET, ENVID)
@@ -265,7 +266,7 @@ class Session:
         # no chunk goes out for recipients that were all refused.
         data_pipelined = caps is not None and caps.pipelining and not caps.chunking
         if data_pipelined:
-            conn.data(line_endings_checked=outbound.line_endings_checked)
+            conn.data(line_endings_checked=outbound.line_endings_checked, dot_free=outbound.dot_free)
         if reset:
             await self._check_reset(timeouts)
         mail_reply = await self._driver.reply(timeouts.command)
@@ -317,7 +318,7 @@ class Session:
     async def _send_data(self, outbound: Outbound, timeouts: Timeouts, reply: Reply | None) -> Reply:
         conn = self._driver.conn
         if reply is None:
-            conn.data(line_endings_checked=outbound.line_endings_checked)
+            conn.data(line_endings_checked=outbound.line_endings_checked, dot_free=outbound.dot_free)
             reply = await self._driver.reply(timeouts.data_start)
         if reply.code != 354:
             return reply

@@ -27,7 +27,7 @@ from typing import Literal, Protocol
 
 from kittiwake.config import Config
 from kittiwake.mailauth.mtasts import HttpsPolicyFetcher, PolicyFetcher, StsPolicyCache
-from kittiwake.proto.smtp.client import DotStuffer
+from kittiwake.proto.smtp.client import DotStuffer, has_dot_line
 from kittiwake.proto.smtp.data import has_bare_line_ending
 from kittiwake.proto.smtp.errors import ProtocolError
 from kittiwake.queue import bounces, schedule
@@ -71,6 +71,7 @@ class _Prepared:
     head: bytes  # header fields to send in front of the stored message (DKIM-Signature); b"" for none
     eightbit: bool  # some octet is not ASCII: MAIL gets BODY=8BITMIME where the server offers it
     line_endings_checked: bool  # known free of bare CR and LF: sending need not look again
+    dot_free: bool  # no line begins with a period: sending need not dot-stuff
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,19 +204,33 @@ class QueueWorker:
             return prepared
         params = json.loads(entry.params)
         declared = params.get("body") in ("8BITMIME", "BINARYMIME")
+        # What the server learnt as the message arrived (see delivery.inbound); absent for bounces.
+        content = params.get("content") or {}
         if self.signer is not None:
             async with self._signing:
                 data = await self.store.read_blob(entry.blob_id, _body_offset(params), entry.size)
                 signed = await self.signer(data, entry.sender)
                 if len(signed) < len(data) or not signed.endswith(data):
                     raise RuntimeError("the DKIM signer changed the message instead of adding fields")
+                head = signed[: len(signed) - len(data)]
                 prepared = _Prepared(
-                    head=signed[: len(signed) - len(data)],
+                    head=head,
                     eightbit=declared or not data.isascii(),
-                    line_endings_checked=not has_bare_line_ending(signed),
+                    line_endings_checked=not has_bare_line_ending(
+                        head if content.get("crlf_only") else signed
+                    ),
+                    dot_free=bool(content.get("dot_free")) and not has_dot_line(head),
                 )
+        elif content:
+            prepared = _Prepared(
+                head=b"",
+                eightbit=declared or not content.get("ascii"),
+                line_endings_checked=bool(content.get("crlf_only")),
+                dot_free=bool(content.get("dot_free")),
+            )
         elif declared:
-            prepared = _Prepared(head=b"", eightbit=True, line_endings_checked=False)  # checked as it is sent
+            # Checked as it is sent.
+            prepared = _Prepared(head=b"", eightbit=True, line_endings_checked=False, dot_free=False)
         else:
             prepared = await self._scan(entry)
         self._prepared[entry.id] = prepared
@@ -226,16 +241,16 @@ class QueueWorker:
     async def _scan(self, entry: QueueEntry) -> _Prepared:
         """One pass over the stored message for what MAIL must declare and what sending need not check."""
         eightbit = False
-        stuffer = DotStuffer()  # finds bare CR and LF across chunk borders
-        clean = True
+        stuffer = DotStuffer()  # finds bare CR and LF, and line starts, across chunk borders
+        clean = dot_free = True
         async for chunk in self._stored_chunks(entry, _body_offset(json.loads(entry.params))):
             eightbit = eightbit or not chunk.isascii()
             if clean:
                 try:
-                    stuffer.feed(chunk)
+                    dot_free = dot_free and len(stuffer.feed(chunk)) == len(chunk)  # nothing was stuffed
                 except ProtocolError:
                     clean = False
-        return _Prepared(head=b"", eightbit=eightbit, line_endings_checked=clean)
+        return _Prepared(head=b"", eightbit=eightbit, line_endings_checked=clean, dot_free=clean and dot_free)
 
     async def _stored_chunks(self, entry: QueueEntry, start: int) -> AsyncIterator[bytes]:
         """The message as the queue keeps it (from `start`, see QueueRequest), CHUNK bytes at a time."""
@@ -274,6 +289,7 @@ class QueueWorker:
             smtputf8=bool(params.get("smtputf8")),
             eightbit=prepared.eightbit,
             line_endings_checked=prepared.line_endings_checked,
+            dot_free=prepared.dot_free,
             requiretls=bool(params.get("requiretls")),
             dsn_params={r.address: _rcpt_params(r.params) for r in attempt.recipients},
             envelope_params=_mail_dsn_params(params),

@@ -155,8 +155,8 @@ class SmtpSession:
             case ev.DataStart():
                 self.spool = Spool(self.store, inline_max=self.settings.inline_max)
                 conn.accept_data()
-            case ev.MessageEnd():
-                await self._message_end()
+            case ev.MessageEnd(dot_free=dot_free):
+                await self._message_end(dot_free)
             case ev.MessageAborted() | ev.Reset():
                 self._reset()
 
@@ -257,7 +257,7 @@ class SmtpSession:
         )
         self.conn.send_reply(RECIPIENT_OK_250)
 
-    async def _message_end(self) -> None:
+    async def _message_end(self, dot_free: bool) -> None:
         spool, self.spool = self.spool, None
         if spool is None:
             self.conn.send_reply(LOCAL_ERROR_451)
@@ -281,7 +281,7 @@ class SmtpSession:
             await receive_message(
                 self.store, self.transaction, spool, self.client, self.settings.hostname,
                 auth_results=auth_results, junk=verdict is Disposition.JUNK,
-                sealer=self.checks.sealer if self.checks is not None else None,
+                sealer=self.checks.sealer if self.checks is not None else None, dot_free=dot_free,
             )  # fmt: skip
         except Exception:
             # Not a peer error: a store or disk failure. The sender keeps the message and retries.

@@ -113,11 +113,14 @@ class DotStuffer:
     the CR of a CRLF). Each piece costs a few C-speed passes (count, replace), never a loop over lines.
     A bare CR or LF (RFC 5321 §2.3.8) raises ProtocolError: on the wire it would let the message end
     early or smuggle commands. A caller that checked the whole message before (`line_endings_checked`)
-    spares the three counts that look for them. Call feed() for each piece, then end() for the terminator.
+    spares the three counts that look for them, and one that knows no line begins with a period
+    (`dot_free`) spares the pass that stuffs: the pieces then go out as they are. Call feed() for each
+    piece, then end() for the terminator.
     """
 
-    def __init__(self, *, line_endings_checked: bool = False) -> None:
+    def __init__(self, *, line_endings_checked: bool = False, dot_free: bool = False) -> None:
         self._check = not line_endings_checked
+        self._stuff = not dot_free
         self._line_start = True  # the next byte begins a line
         self._pending_cr = False  # the last byte was a CR, whose LF must come first in the next piece
 
@@ -135,13 +138,17 @@ class DotStuffer:
                 raise ProtocolError("message contains a bare CR")
             if piece.count(b"\n") - joins_crlf != pairs:
                 raise ProtocolError("message contains a bare LF")
-        stuffed = piece.replace(b"\r\n.", b"\r\n..")
-        if self._line_start and piece[0] == _DOT:
-            stuffed = b"." + stuffed
-        elif joins_crlf and len(piece) > 1 and piece[1] == _DOT:
-            stuffed = b"\n." + stuffed[1:]  # the CRLF began in the last piece: this dot starts a line
+        stuffed = self._stuffed(piece, joins_crlf) if self._stuff else piece
         self._pending_cr = ends_with_cr
         self._line_start = piece[-1] == _LF
+        return stuffed
+
+    def _stuffed(self, piece: bytes, joins_crlf: bool) -> bytes:
+        stuffed = piece.replace(b"\r\n.", b"\r\n..")
+        if self._line_start and piece[0] == _DOT:
+            return b"." + stuffed
+        if joins_crlf and len(piece) > 1 and piece[1] == _DOT:
+            return b"\n." + stuffed[1:]  # the CRLF began in the last piece: this dot starts a line
         return stuffed
 
     def end(self) -> bytes:
@@ -149,6 +156,11 @@ class DotStuffer:
         if self._pending_cr and self._check:
             raise ProtocolError("message contains a bare CR")
         return b".\r\n" if self._line_start else b"\r\n.\r\n"
+
+
+def has_dot_line(data: bytes) -> bool:
+    """True when a line of `data` begins with a period, which DATA must stuff (RFC 5321 §4.5.2)."""
+    return data.startswith(b".") or b"\n." in data
 
 
 def stuff_message(message: bytes) -> bytes:
@@ -173,6 +185,7 @@ class SmtpClientConnection:
         self._body_pending = False  # 354 received, body not yet written
         self._stuffer: DotStuffer | None = None  # a body being streamed after the 354
         self._line_endings_checked = False  # the caller vouches for the body streamed after this DATA
+        self._dot_free = False  # ... and that no line of it begins with a period
         self._awaiting_tls = False
 
     # -- commands ---------------------------------------------------------------------------------------
@@ -204,10 +217,12 @@ class SmtpClientConnection:
     def rcpt(self, forward_path: str, params: Iterable[str] = ()) -> None:
         self._command("RCPT", " ".join([f"RCPT TO:<{forward_path}>", *params]))
 
-    def data(self, *, line_endings_checked: bool = False) -> None:
+    def data(self, *, line_endings_checked: bool = False, dot_free: bool = False) -> None:
         """DATA; a body sent in pieces after the 354 is checked for bare CR and LF unless the caller
-        says it checked the whole message already (`line_endings_checked`)."""
+        says it checked the whole message already (`line_endings_checked`), and dot-stuffed unless the
+        caller knows no line of it begins with a period (`dot_free`)."""
         self._line_endings_checked = line_endings_checked
+        self._dot_free = dot_free
         self._command("DATA", "DATA")
 
     def send_message(self, message: bytes) -> None:
@@ -223,7 +238,9 @@ class SmtpClientConnection:
         if not self._body_pending:
             raise ProtocolError("send_message_chunk() needs a 354 reply to DATA first")
         if self._stuffer is None:
-            self._stuffer = DotStuffer(line_endings_checked=self._line_endings_checked)
+            self._stuffer = DotStuffer(
+                line_endings_checked=self._line_endings_checked, dot_free=self._dot_free
+            )
         stuffed = self._stuffer.feed(chunk)
         if stuffed:
             self._output.append(stuffed)

@@ -47,6 +47,9 @@ class DotDataReader:
         self.size = 0  # unstuffed message bytes seen so far
         self.bare_line_ending = False
         self.too_big = False
+        # Whether some line began with a period. Without one, no line of the message does, and sending
+        # it on needs no dot-stuffing (RFC 5321 §4.5.2): the queue is told so.
+        self.dot_lines = False
 
     @property
     def buffered(self) -> int:
@@ -77,6 +80,8 @@ class DotDataReader:
         # RFC 5321 §4.5.2: the first character of a line is deleted when it is a period; the held-back tail
         # guarantees no line start is split from its period.
         body = stuffed.replace(b"\r\n.", b"\r\n")
+        if len(body) != len(stuffed):
+            self.dot_lines = True
         if self._skip:
             # The virtual CRLF is the first output; unstuffing never touches its two bytes.
             body, self._skip = body[self._skip :], max(0, self._skip - len(body))

@@ -103,6 +103,10 @@ class MessageChunk:
 class MessageEnd:
     """The whole message was received intact; answer it with send_reply (250 or an error)."""
 
+    # No line of the message begins with a period: known after DATA, whose unstuffing sees every line
+    # start (RFC 5321 §4.5.2); BDAT does not look, so False there.
+    dot_free: bool = False
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageAborted:

@@ -343,7 +343,7 @@ class SmtpServerConnection:
             return
         self._buffer[:0] = progress.rest
         self._dot_reader = None
-        self._finish_message(reader.error)
+        self._finish_message(reader.error, dot_free=not reader.dot_lines)
 
     def _feed_chunk_reader(self) -> bool:
         """Read what is buffered of the current chunk; False when it needs more input (BDAT 0 never does)."""
@@ -375,9 +375,9 @@ class SmtpServerConnection:
             self._queue(Reply(code=250, enhanced="2.0.0", text=f"{checks.size} octets received"))
             self._state = State.BDAT
 
-    def _finish_message(self, error: Reply | None) -> None:
+    def _finish_message(self, error: Reply | None, *, dot_free: bool = False) -> None:
         if error is None:
-            self._await(MessageEnd(), Pending.MESSAGE_END)
+            self._await(MessageEnd(dot_free=dot_free), Pending.MESSAGE_END)
             return
         self._queue(error)
         self._events.append(MessageAborted(reply=error))

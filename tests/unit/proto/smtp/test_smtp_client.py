@@ -15,6 +15,7 @@ from kittiwake.proto.smtp.client import (
     Greeting,
     ReplyReceived,
     SmtpClientConnection,
+    has_dot_line,
     stuff_message,
 )
 from kittiwake.proto.smtp.errors import ProtocolError
@@ -318,6 +319,27 @@ def test_a_stuffer_told_the_line_endings_were_checked_still_stuffs_but_does_not_
     assert stuffer.feed(b".a\r\nb\nc\r") + stuffer.feed(b"\n.d\r\n") + stuffer.end() == (
         b"..a\r\nb\nc\r\n..d\r\n.\r\n"  # the bare LF is the caller's word against ours
     )
+
+
+def test_a_stuffer_told_no_line_begins_with_a_period_sends_each_piece_as_it_is() -> None:
+    stuffer = DotStuffer(line_endings_checked=True, dot_free=True)
+    piece = b"a\r\nb\r"
+    assert stuffer.feed(piece) is piece  # not even copied
+    assert stuffer.feed(b"\nc") == b"\nc"
+    assert stuffer.end() == b"\r\n.\r\n"  # the line state is still kept for the terminator
+
+
+def test_a_stuffer_told_no_line_begins_with_a_period_still_refuses_a_bare_line_feed() -> None:
+    with pytest.raises(ProtocolError):
+        DotStuffer(dot_free=True).feed(b"a\nb\r\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [(b".a\r\n", True), (b"a\r\n.b\r\n", True), (b"a.b\r\n", False), (b"a\r\n", False), (b"", False)],
+)
+def test_has_dot_line_finds_a_line_beginning_with_a_period(data: bytes, expected: bool) -> None:
+    assert has_dot_line(data) is expected
 
 
 def test_streamed_body_after_354_against_the_server() -> None:

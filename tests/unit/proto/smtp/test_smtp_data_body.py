@@ -182,7 +182,35 @@ def test_session_answer_to_message_end_goes_out_before_the_next_command() -> Non
     conn.events()
     conn.accept_data()
     conn.receive_data(b"hi\r\n.\r\nNOOP\r\n")
-    assert conn.events() == [MessageChunk(data=b"hi\r\n"), MessageEnd()]
+    assert conn.events() == [MessageChunk(data=b"hi\r\n"), MessageEnd(dot_free=True)]
     assert conn.data_to_send() == b"354 End data with <CR><LF>.<CR><LF>\r\n"
     conn.send_reply(MESSAGE_TOO_BIG_552)
     assert conn.data_to_send() == MESSAGE_TOO_BIG_552.serialize() + b"250 2.0.0 OK\r\n"
+
+
+@pytest.mark.parametrize(
+    ("wire", "dot_lines"),
+    [
+        (b"a\r\nb.c\r\n.\r\n", False),  # a period inside a line starts nothing
+        (b"..a\r\n.\r\n", True),  # the first line
+        (b"a\r\n..b\r\n.\r\n", True),
+        (b"a\r\n.b\r\n.\r\n", True),  # a lone leading dot is dropped, but a line began with it
+        (b".\r\n", False),  # the terminator alone
+    ],
+)
+def test_the_reader_notes_whether_any_line_began_with_a_period(wire: bytes, dot_lines: bool) -> None:
+    for cut in range(len(wire) + 1):
+        *_, reader = read_all([wire[:cut], wire[cut:]])
+        assert reader.dot_lines is dot_lines, cut
+
+
+@pytest.mark.parametrize(("body", "dot_free"), [(b"hi\r\n", True), (b"hi\r\n..x\r\n", False)])
+def test_message_end_tells_the_session_whether_a_line_began_with_a_period(
+    body: bytes, dot_free: bool
+) -> None:
+    conn = in_transaction()
+    conn.receive_data(b"DATA\r\n")
+    conn.events()
+    conn.accept_data()
+    conn.receive_data(body + b".\r\n")
+    assert conn.events()[-1] == MessageEnd(dot_free=dot_free)

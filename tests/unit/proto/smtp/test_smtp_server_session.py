@@ -224,7 +224,7 @@ def test_bytes_after_data_become_the_message_once_accepted() -> None:
     conn.receive_data(b"DATA\r\nQUIT\r\n.\r\n")
     assert conn.events() == [DataStart(chunking=False)]
     conn.accept_data()
-    assert conn.events() == [MessageChunk(data=b"QUIT\r\n"), MessageEnd()]
+    assert conn.events() == [MessageChunk(data=b"QUIT\r\n"), MessageEnd(dot_free=True)]
     assert not conn.close_requested
 
 
@@ -356,7 +356,7 @@ def test_eof_after_a_complete_message_does_not_abort_it() -> None:
     conn.events()
     conn.accept_data()
     conn.receive_data(b"hi\r\n.\r\n")
-    assert conn.events()[-1] == MessageEnd()
+    assert conn.events()[-1] == MessageEnd(dot_free=True)
     conn.receive_data(b"")
     assert conn.events() == []
     assert conn.closed
