@@ -122,6 +122,8 @@ class _Driver:
         self._pending: list[Greeting | ReplyReceived] = []
 
     async def reply(self, limit: float) -> Reply:
+        if self._pending:  # it came with an earlier one (PIPELINING): nothing to wait for
+            return self._pending.pop(0).reply
         async with asyncio.timeout(limit):
             while not self._pending:
                 await self._write()

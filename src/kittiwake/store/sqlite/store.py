@@ -827,7 +827,8 @@ class SqliteStore:
         return await self._read(lambda c: queue_ops.load_entries(c, due_before, limit))
 
     async def get_queue_entry(self, queue_id: str) -> QueueEntry | None:
-        entries = await self._read(lambda c: queue_ops.load_entries(c, None, 1, queue_id))
+        # One entry and its recipients by key, read on the loop: the queue asks before every attempt.
+        entries = self._read_now(lambda c: queue_ops.load_entries(c, None, 1, queue_id), snapshot=True)
         return entries[0] if entries else None
 
     async def schedule_queue_attempt(
