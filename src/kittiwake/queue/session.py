@@ -122,16 +122,16 @@ class _Driver:
         self._pending: list[Greeting | ReplyReceived] = []
 
     async def reply(self, limit: float) -> Reply:
-        if self._pending:  # it came with an earlier one (PIPELINING): nothing to wait for
-            return self._pending.pop(0).reply
-        async with asyncio.timeout(limit):
-            while not self._pending:
-                await self._write()
-                data = await self.reader.read(65536)
-                if not data:
-                    raise ConnectionError("connection closed by the server")
-                self.conn.receive_data(data)
-                self._pending.extend(self.conn.events())
+        # Replies to a pipelined group mostly come in one read: those after the first need no timer.
+        if not self._pending:
+            async with asyncio.timeout(limit):
+                while not self._pending:
+                    await self._write()
+                    data = await self.reader.read(65536)
+                    if not data:
+                        raise ConnectionError("connection closed by the server")
+                    self.conn.receive_data(data)
+                    self._pending.extend(self.conn.events())
         return self._pending.pop(0).reply
 
     async def flush(self, limit: float) -> None:

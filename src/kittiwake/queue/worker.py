@@ -213,9 +213,10 @@ class QueueWorker:
                 if len(signed) < len(data) or not signed.endswith(data):
                     raise RuntimeError("the DKIM signer changed the message instead of adding fields")
                 head = signed[: len(signed) - len(data)]
+                ascii_only = content["ascii"] if "ascii" in content else data.isascii()
                 prepared = _Prepared(
                     head=head,
-                    eightbit=declared or not data.isascii(),
+                    eightbit=declared or not ascii_only,
                     line_endings_checked=not has_bare_line_ending(
                         head if content.get("crlf_only") else signed
                     ),
